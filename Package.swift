@@ -1,0 +1,55 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Release builds of the kernels need the SIMD code to be specialized and inlined across files;
+/// `-Ounchecked` is deliberately not used (the GGUF loader relies on bounds checks).
+let kernelSettings: [SwiftSetting] = [
+    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "redflag",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "Redflag", targets: ["RedflagGeneration", "RedflagFlag", "RedflagModel", "RedflagTokenizer", "RedflagGGUF", "RedflagKernels"]),
+        .executable(name: "redflag", targets: ["RedflagCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (Debian: libopenblas-dev, liblz4-dev).
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CLZ4", path: "Sources/CLZ4", pkgConfig: "liblz4",
+                       providers: [.apt(["liblz4-dev"])]),
+
+        // Quant block layouts, dequantization, SIMD dot products, GEMV/GEMM, norms, RoPE, softmax.
+        .target(name: "RedflagKernels", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
+        // GGUF: reading (mmap, checked), writing, metadata keys.
+        .target(name: "RedflagGGUF", dependencies: ["RedflagKernels"]),
+        // SentencePiece-style tokenizer built from GGUF metadata.
+        .target(name: "RedflagTokenizer", dependencies: ["RedflagGGUF"]),
+        // Gemma 3 transformer: config, weights, KV cache, forward pass.
+        .target(name: "RedflagModel", dependencies: ["RedflagKernels", "RedflagGGUF"], swiftSettings: kernelSettings),
+        // The red flag: fused LM head (online log-sum-exp), flag configuration and policies.
+        .target(name: "RedflagFlag", dependencies: ["RedflagKernels", "RedflagModel", "RedflagGGUF"], swiftSettings: kernelSettings),
+        // Sampler, generation loop, streaming events.
+        .target(name: "RedflagGeneration", dependencies: ["RedflagFlag", "RedflagModel", "RedflagTokenizer", "RedflagGGUF", "RedflagKernels"]),
+        // The `redflag` command-line tool, one file per subcommand.
+        .executableTarget(name: "RedflagCLI", dependencies: [
+            "RedflagGeneration",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Paths to the real model and the golden files, shared by the test targets.
+        .target(name: "RedflagTestSupport", path: "Tests/RedflagTestSupport"),
+        .testTarget(name: "RedflagKernelsTests", dependencies: ["RedflagKernels", "RedflagTestSupport"]),
+        .testTarget(name: "RedflagGGUFTests", dependencies: ["RedflagGGUF", "RedflagTestSupport"]),
+        .testTarget(name: "RedflagTokenizerTests", dependencies: ["RedflagTokenizer", "RedflagGGUF", "RedflagTestSupport"]),
+        .testTarget(name: "RedflagModelTests", dependencies: ["RedflagModel", "RedflagGGUF", "RedflagKernels", "RedflagTestSupport"]),
+        .testTarget(name: "RedflagGenerationTests", dependencies: ["RedflagGeneration", "RedflagTestSupport"]),
+    ],
+    // Swift 5 language mode: the kernels hand raw pointers to worker threads by design.
+    swiftLanguageModes: [.v5]
+)

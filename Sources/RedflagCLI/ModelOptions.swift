@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import RedflagGGUF
+import RedflagModel
+import RedflagTokenizer
+
+/// Where the default model lives and how to get it.
+enum DefaultModel {
+    static let fileName = "gemma-3-270m-q4_k_m.gguf"
+    static let fetchCommand = "python3 tools/fetch_model.py   (or: redflag fetch)"
+
+    /// `$REDFLAG_MODEL`, else `models/<file>` under the working directory or the repository holding the executable.
+    static var path: String {
+        if let env = ProcessInfo.processInfo.environment["REDFLAG_MODEL"], !env.isEmpty { return env }
+        for root in candidateRoots() {
+            let p = root.appendingPathComponent("models/\(fileName)").path
+            if FileManager.default.fileExists(atPath: p) { return p }
+        }
+        return "models/\(fileName)"
+    }
+
+    /// The working directory, then the directories above the executable (…/.build/release/redflag → repo root).
+    static func candidateRoots() -> [URL] {
+        var roots = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
+        var u = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<4 { roots.append(u); u = u.deletingLastPathComponent() }
+        return roots
+    }
+}
+
+/// Options shared by every command that loads a model.
+struct ModelOptions: ParsableArguments {
+    @Option(name: [.customShort("m"), .customLong("model")], help: "GGUF model file (default: $REDFLAG_MODEL or models/\(DefaultModel.fileName)).")
+    var model: String?
+
+    @Option(name: [.customShort("t"), .customLong("threads")], help: "Worker threads (default: all cores).")
+    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .customLong("ctx"), help: "Context size in tokens (KV cache).")
+    var contextSize: Int = 2048
+
+    @Option(name: .customLong("format"), help: "Weights in memory: quantized (int8/int4 kernels) or exact (f32 reference).")
+    var format: String = WeightFormat.quantized.rawValue
+
+    func validate() throws {
+        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads '\(threads)': expected 1...256") }
+        guard contextSize >= 16 else { throw ValidationError("--ctx '\(contextSize)': expected at least 16") }
+        guard WeightFormat(rawValue: format) != nil else {
+            throw ValidationError("--format '\(format)': expected one of \(WeightFormat.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    var modelPath: String { model ?? DefaultModel.path }
+
+    /// Opens the GGUF file with a helpful message when the default model is missing.
+    func openFile() throws -> GGUFFile {
+        let path = modelPath
+        if !FileManager.default.fileExists(atPath: path) {
+            if model == nil {
+                throw CLIError("default model not found at \(path)\n  fetch it with: \(DefaultModel.fetchCommand)")
+            }
+            throw CLIError("model file not found: \(path)")
+        }
+        do { return try GGUFFile(path: path) } catch { throw CLIError("\(error)") }
+    }
+
+    func loadTokenizer(_ gguf: GGUFFile) throws -> Tokenizer {
+        do { return try Tokenizer(gguf: gguf) } catch { throw CLIError("\(error)") }
+    }
+
+    func loadModel(_ gguf: GGUFFile) throws -> Gemma3Model {
+        do { return try Gemma3Model(gguf: gguf, format: WeightFormat(rawValue: format)!, threads: threads) } catch {
+            throw CLIError("\(error)")
+        }
+    }
+
+    func makeContext(_ model: Gemma3Model) throws -> InferenceContext {
+        do { return try InferenceContext(model: model, contextSize: contextSize, threads: threads) } catch {
+            throw CLIError("\(error)")
+        }
+    }
+}
+
+/// A message for the user; printed as `error: …` with exit status 1.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}
+
+/// Writes to standard error.
+func printError(_ s: String, terminator: String = "\n") {
+    FileHandle.standardError.write((s + terminator).data(using: .utf8)!)
+}
+
+/// Encodes `value` as one line of JSON on stdout.
+func printJSON<T: Encodable>(_ value: T) throws {
+    let enc = JSONEncoder()
+    enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    print(String(decoding: try enc.encode(value), as: UTF8.self))
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import RedflagGeneration
+import RedflagModel
+
+/// `redflag next`: the top-k next tokens after a prompt, with logits and log-probabilities.
+struct Next: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the most likely next tokens after a prompt (and an optional greedy continuation).")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(name: .customLong("top"), help: "How many tokens to list.")
+    var top: Int = 10
+    @Flag(name: .customLong("parse-special"), help: "Parse special-token text in the prompt.")
+    var parseSpecial = false
+    @Option(name: .customLong("greedy"), help: "Also continue greedily for N tokens.")
+    var greedy: Int = 0
+    @Flag(name: .customLong("json"), help: "Machine-readable output.")
+    var json = false
+    @Argument(help: "The prompt (BOS added as the model's metadata says).")
+    var prompt: String
+
+    struct Entry: Encodable { let id: Int32; let logit: Float; let logprob: Float; let piece: String }
+    struct Output: Encodable { let top: [Entry]; let greedy_ids: [Int32] }
+
+    func validate() throws {
+        guard top >= 1 && top <= 1000 else { throw ValidationError("--top '\(top)': expected 1...1000") }
+        guard greedy >= 0 else { throw ValidationError("--greedy '\(greedy)': expected ≥ 0") }
+    }
+
+    func run() throws {
+        let g = try modelOptions.openFile()
+        let tok = try modelOptions.loadTokenizer(g)
+        let model = try modelOptions.loadModel(g)
+        let ctx = try modelOptions.makeContext(model)
+        let gen = Generator(model: model, tokenizer: tok, context: ctx)
+        let ids = tok.encode(prompt, parseSpecial: parseSpecial)
+        do { try gen.prime(ids) } catch { throw CLIError("\(error)") }
+        let reading = gen.project()
+        let logits = gen.lastLogits
+        var order = Array(0..<logits.count)
+        order.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+        let entries = try order.prefix(top).map {
+            Entry(id: Int32($0), logit: logits[$0], logprob: logits[$0] - reading.logSumExp, piece: try tok.piece(Int32($0)))
+        }
+        var greedyIDs: [Int32] = []
+        if greedy > 0 {
+            var next = Int32(order[0])
+            for s in 0..<greedy {
+                greedyIDs.append(next)
+                if s == greedy - 1 { break }
+                do { try ctx.evaluate(token: next) } catch { throw CLIError("\(error)") }
+                gen.project()
+                next = Sampler.argmax(gen.lastLogits.baseAddress!, logits.count)
+            }
+        }
+        if json {
+            try printJSON(Output(top: entries, greedy_ids: greedyIDs))
+            return
+        }
+        for (r, e) in entries.enumerated() {
+            print(String(format: "%2d  %7d  logit %9.4f  logprob %9.4f  %@", r, e.id, e.logit, e.logprob, e.piece.debugDescription))
+        }
+        if !greedyIDs.isEmpty { print("greedy: \((try? tok.decode(greedyIDs)) ?? "")".debugDescription) }
+    }
+}

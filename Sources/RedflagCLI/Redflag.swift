@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Redflag: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "redflag",
+        abstract: "On-device LLM inference with a model-native red-flag safety signal.",
+        subcommands: [Run.self, Next.self, Tokenize.self, Inspect.self, Fetch.self],
+        defaultSubcommand: nil)
+}

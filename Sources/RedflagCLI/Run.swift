@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import RedflagFlag
+import RedflagGeneration
+
+/// `redflag run`: prompt → streamed text, with the red-flag guard.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Generate text from a prompt, streaming it, with the red-flag guard.")
+
+    /// Exit status when the flag halted generation.
+    static let haltedExitCode: Int32 = 3
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var sampling: SamplingArguments
+    @OptionGroup var guardArgs: GuardArguments
+    @Option(name: [.customShort("n"), .customLong("n-predict")], help: "Maximum tokens to generate.")
+    var maxTokens: Int = 128
+    @Flag(name: .customLong("chat"), help: "Wrap the prompt in the model's chat turn format.")
+    var chat = false
+    @Flag(name: .customLong("parse-special"), help: "Parse special-token text in the prompt (off: user text is plain text).")
+    var parseSpecial = false
+    @Option(name: .customLong("prefill"), help: "Force this start of the answer (it is scanned for the flag too).")
+    var prefill: String?
+    @Flag(name: .customLong("show-partial"), help: "On halt, print the text generated before the flag instead of the safe message.")
+    var showPartial = false
+    @Option(name: .customLong("safe-message"), help: "Text shown instead of a halted answer.")
+    var safeMessage = "I can't help with that."
+    @Argument(help: "The prompt.")
+    var prompt: String
+
+    func validate() throws {
+        guard maxTokens >= 0 && maxTokens <= 1_000_000 else { throw ValidationError("--n-predict '\(maxTokens)': expected 0...1000000") }
+    }
+
+    func run() throws {
+        let g = try modelOptions.openFile()
+        let tok = try modelOptions.loadTokenizer(g)
+        let flag = try guardArgs.configuration(gguf: g, tokenizer: tok)
+        let model = try modelOptions.loadModel(g)
+        let ctx = try modelOptions.makeContext(model)
+        let gen = Generator(model: model, tokenizer: tok, context: ctx)
+        let ids = chat ? try ChatFormat.singleTurn(prompt, tokenizer: tok) : tok.encode(prompt, parseSpecial: parseSpecial)
+
+        var options = GenerationOptions(maxTokens: maxTokens, sampler: sampling.options, flag: flag, prefill: prefill)
+        options.returnPartialOnHalt = showPartial
+        options.safeMessage = safeMessage
+        let color = isatty(2) != 0
+        let (red, reset) = color ? ("\u{1B}[1;31m", "\u{1B}[0m") : ("", "")
+        // Under `halt`, text is held back until the generation ends unharmed (a halted answer is withheld).
+        let streamText = flag.policy != .halt || showPartial
+        if !chat { print(prompt, terminator: "") }
+        fflush(stdout)
+        let result: GenerationResult
+        do {
+            result = try gen.generate(prompt: ids, options: options) { event in
+                switch event {
+                case let .token(_, text, _):
+                    if streamText { print(text, terminator: ""); fflush(stdout) }
+                case let .flag(f):
+                    printError("\(streamText ? "\n" : "")\(red)[red flag] p(<rf>)=\(String(format: "%.4f", f.probability)) at response token \(f.responseIndex) (\(f.phase.rawValue)) → \(f.action.rawValue)\(reset)")
+                case .done:
+                    break
+                }
+            }
+        } catch { throw CLIError("\(error)") }
+        if !streamText || result.halted { print(streamText ? "" : result.text, terminator: result.halted ? "\n" : "") }
+        if !streamText && !result.halted { print(result.text, terminator: "") }
+        print("")
+        if guardArgs.trace {
+            for (i, p) in result.flagTrace.enumerated() { printError(String(format: "rf-trace %4d  p=%.6f", i, p)) }
+        }
+        let s = result.stats
+        printError(String(format: "prompt: %d tokens (%d evaluated) in %.3f s, %.1f t/s | generated: %d tokens in %.3f s, %.1f t/s | finish: %@ | flags: %d, max p(<rf>) %.4f",
+                          s.promptTokens, s.promptTokensEvaluated, s.promptSeconds, s.promptTokensPerSecond,
+                          s.generatedTokens, s.generationSeconds, s.tokensPerSecond, s.finishReason.rawValue, s.flags, s.maxFlagProbability))
+        if result.halted { throw ExitCode(Self.haltedExitCode) }
+    }
+}

@@ -1,0 +1,58 @@
+import CBLAS
+
+/// Matrix products of activations with weights: `y = W·x` for one token (GEMV) and `Y = X·Wᵀ` for a batch (GEMM).
+///
+/// Paths:
+/// - f32 weights: OpenBLAS `sgemv` / `sgemm`.
+/// - quantized weights, one token: `QuantizedGEMV` (int8 activations, integer dot products).
+/// - quantized weights, a batch of `T > 1`: tiles of `tileRows` rows are dequantized to f32 and multiplied with
+///   OpenBLAS `sgemm` (prompt processing is compute-bound; BLAS wins there).
+public enum MatMul {
+    /// Rows per dequantized tile in the batched path.
+    public static let tileRows = 64
+
+    /// Floats of scratch `gemm` needs for a matrix with `columns` inputs.
+    public static func gemmScratchCount(columns: Int) -> Int { tileRows * columns }
+
+    /// Sets the thread count OpenBLAS uses.
+    public static func setBLASThreads(_ n: Int) { openblas_set_num_threads(Int32(max(1, n))) }
+
+    /// `Y[t, r] = Σ_c X[t, c] · W[r, c]` for `t < T`. `X` is `[T × columns]`, `Y` is `[T × rows]` (row stride `ldy`).
+    public static func gemm(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ t: Int, _ y: UnsafeMutablePointer<Float>,
+                            ldy: Int? = nil, scratch: UnsafeMutablePointer<Float>, threads: Int) {
+        let ld = ldy ?? w.rows
+        if w.type == .f32 {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(w.rows), Int32(w.columns),
+                        1, x, Int32(w.columns), w.data.assumingMemoryBound(to: Float.self), Int32(w.columns), 0, y, Int32(ld))
+            return
+        }
+        var r0 = 0
+        while r0 < w.rows {
+            let n = min(tileRows, w.rows - r0)
+            Parallel.chunks(count: n, threads: threads) { range in
+                for r in range { w.dequantizeRow(r0 + r, into: scratch + r * w.columns) }
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(n), Int32(w.columns),
+                        1, x, Int32(w.columns), scratch, Int32(w.columns), 0, y + r0, Int32(ld))
+            r0 += n
+        }
+    }
+
+    /// `y[r] = Σ_c W[r, c] · x[c]` in f32 (weights dequantized row by row for quantized types): the exact reference path.
+    /// `rowScratch` holds `threads × columns` floats.
+    public static func gemvF32(_ w: WeightMatrix, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                               rowScratch: UnsafeMutablePointer<Float>, threads: Int) {
+        if w.type == .f32 {
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(w.rows), Int32(w.columns), 1,
+                        w.data.assumingMemoryBound(to: Float.self), Int32(w.columns), x, 1, 0, y, 1)
+            return
+        }
+        Parallel.indexedChunks(count: w.rows, threads: threads) { chunk, range in
+            let tmp = rowScratch + chunk * w.columns
+            for r in range {
+                w.dequantizeRow(r, into: tmp)
+                y[r] = VectorMath.dot(tmp, x, w.columns)
+            }
+        }
+    }
+}

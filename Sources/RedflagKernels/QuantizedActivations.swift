@@ -1,0 +1,49 @@
+/// An activation vector quantized to int8 in 32-wide blocks (the input side of the integer GEMV):
+/// `x[32b + j] ≈ scales[b] · values[32b + j]`, plus the block sums `Σ_j values[32b + j]` that the
+/// scale+min weight layout (Q4_1) needs. Allocated once, reused every token.
+public final class QuantizedActivations: @unchecked Sendable {
+    public let capacity: Int
+    public let values: UnsafeMutablePointer<Int8>   // (capacity)
+    public let scales: UnsafeMutablePointer<Float>  // (capacity / 32)
+    public let sums: UnsafeMutablePointer<Int32>    // (capacity / 32)
+    public private(set) var count = 0
+
+    public init(capacity: Int) {
+        precondition(capacity % 32 == 0)
+        self.capacity = capacity
+        values = .allocate(capacity: capacity)
+        scales = .allocate(capacity: capacity / 32)
+        sums = .allocate(capacity: capacity / 32)
+    }
+
+    deinit {
+        values.deallocate()
+        scales.deallocate()
+        sums.deallocate()
+    }
+
+    /// Quantizes `n` floats (a multiple of 32): per block d = max|x|/127, q = round(x/d) (ties away from zero),
+    /// so q ∈ −127…127.
+    public func quantize(_ x: UnsafePointer<Float>, _ n: Int) {
+        precondition(n % 32 == 0 && n <= capacity)
+        count = n
+        let raw = UnsafeRawPointer(x)
+        for b in 0..<(n / 32) {
+            let v0 = raw.loadUnaligned(fromByteOffset: b * 128, as: SIMD16<Float>.self)
+            let v1 = raw.loadUnaligned(fromByteOffset: b * 128 + 64, as: SIMD16<Float>.self)
+            let amax = Swift.max(Swift.max(v0.max(), -v0.min()), Swift.max(v1.max(), -v1.min()))
+            let d = amax / 127
+            let id: Float = d > 0 ? 1 / d : 0
+            scales[b] = d
+            let q = values + b * 32
+            var s: Int32 = 0
+            for j in 0..<16 {
+                let a = Int8((v0[j] * id).rounded()), c = Int8((v1[j] * id).rounded())
+                q[j] = a
+                q[j + 16] = c
+                s &+= Int32(a) &+ Int32(c)
+            }
+            sums[b] = s
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import RedflagGGUF
+import RedflagKernels
+
+/// The matrices and norm vectors of one transformer block. Shapes are `[rows (out) × columns (in)]`.
+public struct LayerWeights: @unchecked Sendable {
+    public let attnNorm: UnsafePointer<Float>        // (hidden)
+    public let q: WeightMatrix                       // (queryDim × hidden)
+    public let k: WeightMatrix                       // (kvDim × hidden)
+    public let v: WeightMatrix                       // (kvDim × hidden)
+    public let qNorm: UnsafePointer<Float>           // (headDim)
+    public let kNorm: UnsafePointer<Float>           // (headDim)
+    public let o: WeightMatrix                       // (hidden × queryDim)
+    public let postAttnNorm: UnsafePointer<Float>    // (hidden)
+    public let ffnNorm: UnsafePointer<Float>         // (hidden)
+    public let gate: WeightMatrix                    // (ffn × hidden)
+    public let up: WeightMatrix                      // (ffn × hidden)
+    public let down: WeightMatrix                    // (hidden × ffn)
+    public let postFFNNorm: UnsafePointer<Float>     // (hidden)
+}
+
+/// All weights of a Gemma 3 model: views into the GGUF mapping where the stored type is usable as is,
+/// converted copies otherwise. Owns the copies and keeps the mapping alive.
+public final class Gemma3Weights: @unchecked Sendable {
+    public let config: Gemma3Config
+    public let format: WeightFormat
+    public let gguf: GGUFFile
+    /// Token embedding (vocab × hidden), used for the input lookup.
+    public let tokenEmbedding: WeightMatrix
+    /// Output projection (vocab × hidden); the token embedding itself when tied (Gemma 3).
+    public let output: WeightMatrix
+    public let outputNorm: UnsafePointer<Float>      // (hidden)
+    public let layers: [LayerWeights]
+    private var owned: [UnsafeMutableRawPointer] = []
+
+    /// Bytes of weights held in memory (converted copies), not counting the mapping.
+    public private(set) var ownedBytes = 0
+
+    public init(gguf: GGUFFile, config: Gemma3Config, format: WeightFormat, threads: Int = 1,
+                overrides: [String: TensorType] = [:]) throws {
+        self.gguf = gguf
+        self.config = config
+        self.format = format
+        let c = config
+        var owned: [UnsafeMutableRawPointer] = []
+        var ownedBytes = 0
+
+        func vector(_ name: String, _ n: Int) throws -> UnsafePointer<Float> {
+            let t = try Self.tensor(gguf, name, [n])
+            if t.type == .f32 && (gguf.bytes(of: t).baseAddress.map { Int(bitPattern: $0) % 4 == 0 } ?? false) {
+                return gguf.bytes(of: t).baseAddress!.assumingMemoryBound(to: Float.self)
+            }
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
+            Dequantize.row(t.type, from: gguf.bytes(of: t).baseAddress!, count: n, into: p)
+            owned.append(UnsafeMutableRawPointer(p))
+            ownedBytes += n * 4
+            return UnsafePointer(p)
+        }
+
+        func matrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
+            let t = try Self.tensor(gguf, name, [columns, rows])
+            let target = overrides[name] ?? format.runtimeType(for: t.type)
+            let src = WeightMatrix(rows: rows, columns: columns, type: t.type, data: gguf.bytes(of: t).baseAddress!)
+            if target == t.type { return src }
+            let dst = WeightMatrix(rows: rows, columns: columns, type: target,
+                                   data: UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: rows * (columns / target.blockSize) * target.blockBytes, alignment: 64)))
+            let out = UnsafeMutableRawPointer(mutating: dst.data)
+            owned.append(out)
+            ownedBytes += dst.byteCount
+            Parallel.chunks(count: rows, threads: threads) { range in
+                for r in range {
+                    if target == .f32 {
+                        Dequantize.row(t.type, from: src.row(r), count: columns,
+                                       into: (out + r * dst.rowBytes).assumingMemoryBound(to: Float.self))
+                    } else {
+                        BlockConversion.convertRow(from: t.type, src.row(r), to: target, out + r * dst.rowBytes, count: columns)
+                    }
+                }
+            }
+            return dst
+        }
+
+        tokenEmbedding = try matrix(TensorNames.tokenEmbedding, rows: c.vocabularySize, columns: c.hiddenSize)
+        if gguf.tensor(TensorNames.output) != nil {
+            output = try matrix(TensorNames.output, rows: c.vocabularySize, columns: c.hiddenSize)
+        } else {
+            output = tokenEmbedding
+        }
+        outputNorm = try vector(TensorNames.outputNorm, c.hiddenSize)
+        var layers: [LayerWeights] = []
+        for l in 0..<c.layerCount {
+            typealias N = TensorNames
+            layers.append(LayerWeights(
+                attnNorm: try vector(N.attnNorm(l), c.hiddenSize),
+                q: try matrix(N.attnQ(l), rows: c.queryDim, columns: c.hiddenSize),
+                k: try matrix(N.attnK(l), rows: c.kvDim, columns: c.hiddenSize),
+                v: try matrix(N.attnV(l), rows: c.kvDim, columns: c.hiddenSize),
+                qNorm: try vector(N.attnQNorm(l), c.headDim),
+                kNorm: try vector(N.attnKNorm(l), c.headDim),
+                o: try matrix(N.attnOutput(l), rows: c.hiddenSize, columns: c.queryDim),
+                postAttnNorm: try vector(N.postAttentionNorm(l), c.hiddenSize),
+                ffnNorm: try vector(N.ffnNorm(l), c.hiddenSize),
+                gate: try matrix(N.ffnGate(l), rows: c.feedForwardSize, columns: c.hiddenSize),
+                up: try matrix(N.ffnUp(l), rows: c.feedForwardSize, columns: c.hiddenSize),
+                down: try matrix(N.ffnDown(l), rows: c.hiddenSize, columns: c.feedForwardSize),
+                postFFNNorm: try vector(N.postFFNNorm(l), c.hiddenSize)))
+        }
+        self.layers = layers
+        self.owned = owned
+        self.ownedBytes = ownedBytes
+    }
+
+    deinit { for p in owned { p.deallocate() } }
+
+    /// Bytes of matrix data read for one decoded token (all layer matrices plus the output projection).
+    public var bytesReadPerToken: Int {
+        layers.reduce(output.byteCount) { $0 + $1.q.byteCount + $1.k.byteCount + $1.v.byteCount + $1.o.byteCount
+            + $1.gate.byteCount + $1.up.byteCount + $1.down.byteCount }
+    }
+
+    static func tensor(_ gguf: GGUFFile, _ name: String, _ dims: [Int]) throws -> GGUFTensorInfo {
+        guard let t = gguf.tensor(name) else { throw ModelError.missingTensor(name) }
+        guard t.dims == dims else { throw ModelError.shapeMismatch(tensor: name, found: t.dims, expected: dims) }
+        guard t.type.isSupported else { throw ModelError.unsupportedTensorType(tensor: name, type: t.type) }
+        return t
+    }
+}

@@ -1,0 +1,128 @@
+import RedflagKernels
+
+/// Per-conversation state: the KV cache, the position, and every activation buffer, allocated once.
+///
+/// `evaluate` runs the forward pass (`Gemma3Forward.swift`) over a batch of tokens and leaves the final-normed
+/// hidden states in `hidden`; the LM head (plain `logits(row:into:)` here, fused with the red flag in
+/// RedflagFlag) turns them into logits. Not thread-safe: one context per thread of conversation.
+public final class InferenceContext: @unchecked Sendable {
+    public let model: Gemma3Model
+    public let cache: KVCache
+    /// Tokens per forward batch (longer prompts are split).
+    public let maxBatch: Int
+    public var threads: Int {
+        didSet { MatMul.setBLASThreads(threads) }
+    }
+    /// Number of positions already in the KV cache.
+    public internal(set) var position = 0
+    /// Tokens whose keys/values are in the cache, in order (`position` of them).
+    public internal(set) var tokens: [Int32] = []
+
+    public var contextSize: Int { cache.contextSize }
+
+    // Activation buffers; shapes in (rows, columns).
+    let x: UnsafeMutablePointer<Float>          // (maxBatch, hidden) residual stream
+    let xn: UnsafeMutablePointer<Float>         // (maxBatch, hidden) normed input of a sub-block
+    let q: UnsafeMutablePointer<Float>          // (maxBatch, queryDim)
+    let k: UnsafeMutablePointer<Float>          // (maxBatch, kvDim)
+    let v: UnsafeMutablePointer<Float>          // (maxBatch, kvDim)
+    let attn: UnsafeMutablePointer<Float>       // (maxBatch, queryDim) attention output
+    let proj: UnsafeMutablePointer<Float>       // (maxBatch, hidden) output of o / down projections
+    let gate: UnsafeMutablePointer<Float>       // (maxBatch, ffn)
+    let up: UnsafeMutablePointer<Float>         // (maxBatch, ffn)
+    let scores: UnsafeMutablePointer<Float>     // (maxBatch, contextSize) attention probabilities of one head
+    let ropeCos: UnsafeMutablePointer<Float>    // (2, maxBatch, headDim/2): [0] local base, [1] global base
+    let ropeSin: UnsafeMutablePointer<Float>    // (2, maxBatch, headDim/2)
+    let matScratch: UnsafeMutablePointer<Float> // max(tileRows, threads) × max input width
+    let matScratchCount: Int
+    public let activations: QuantizedActivations  // int8 blocks of the GEMV input
+    /// Final-normed hidden states of the last batch, `(maxBatch, hidden)`; row `i` belongs to batch token `i`.
+    public let hidden: UnsafeMutablePointer<Float>
+    /// Number of valid rows in `hidden` after the last `evaluate`.
+    public internal(set) var hiddenRows = 0
+
+    /// - Parameters:
+    ///   - contextSize: positions the KV cache holds (`--ctx`).
+    ///   - memoryBudget: if set, refuse (before allocating) a context whose cache and buffers exceed it.
+    public init(model: Gemma3Model, contextSize: Int, maxBatch: Int = 256, threads: Int = 1, memoryBudget: Int? = nil) throws {
+        let c = model.config
+        guard contextSize >= 1 else { throw ModelError.invalidConfig("context size \(contextSize) must be at least 1") }
+        guard contextSize <= c.trainedContextLength else {
+            throw ModelError.contextTooLarge(requested: contextSize, maximum: c.trainedContextLength)
+        }
+        let batch = max(1, min(maxBatch, contextSize))
+        let widest = max(c.hiddenSize, c.queryDim, c.feedForwardSize)
+        let scratchCount = max(MatMul.tileRows, threads) * widest
+        let floats = batch * (3 * c.hiddenSize + 2 * c.queryDim + 2 * c.kvDim + 2 * c.feedForwardSize + contextSize + c.headDim * 2)
+            + scratchCount
+        let needed = KVCache.bytesNeeded(layerCount: c.layerCount, contextSize: contextSize, kvDim: c.kvDim) + floats * 4
+        if let budget = memoryBudget, needed > budget {
+            throw ModelError.memoryBudgetExceeded(needed: needed, budget: budget,
+                                                  what: "a context of \(contextSize) tokens (KV cache and buffers)")
+        }
+        self.model = model
+        self.maxBatch = batch
+        self.threads = max(1, threads)
+        cache = KVCache(layerCount: c.layerCount, contextSize: contextSize, kvDim: c.kvDim)
+        x = .allocate(capacity: batch * c.hiddenSize)
+        xn = .allocate(capacity: batch * c.hiddenSize)
+        q = .allocate(capacity: batch * c.queryDim)
+        k = .allocate(capacity: batch * c.kvDim)
+        v = .allocate(capacity: batch * c.kvDim)
+        attn = .allocate(capacity: batch * c.queryDim)
+        proj = .allocate(capacity: batch * c.hiddenSize)
+        gate = .allocate(capacity: batch * c.feedForwardSize)
+        up = .allocate(capacity: batch * c.feedForwardSize)
+        scores = .allocate(capacity: batch * contextSize)
+        ropeCos = .allocate(capacity: 2 * batch * c.headDim / 2)
+        ropeSin = .allocate(capacity: 2 * batch * c.headDim / 2)
+        matScratch = .allocate(capacity: scratchCount)
+        matScratchCount = scratchCount
+        activations = QuantizedActivations(capacity: widest)
+        hidden = .allocate(capacity: batch * c.hiddenSize)
+        tokens.reserveCapacity(contextSize)
+        MatMul.setBLASThreads(self.threads)
+    }
+
+    deinit {
+        for p in [x, xn, q, k, v, attn, proj, gate, up, scores, ropeCos, ropeSin, matScratch, hidden] { p.deallocate() }
+    }
+
+    /// Forgets every cached position.
+    public func reset() {
+        position = 0
+        tokens.removeAll(keepingCapacity: true)
+    }
+
+    /// Keeps only the first `count` cached positions (for prompt-cache reuse and rewinding).
+    public func truncate(to count: Int) {
+        precondition(count >= 0 && count <= position)
+        position = count
+        tokens.removeSubrange(count...)
+    }
+
+    /// Logits of `hidden` row `row` through the plain (unfused) output projection, `(vocab)` floats into `out`.
+    public func logits(row: Int, into out: UnsafeMutablePointer<Float>) {
+        matvec(model.weights.output, hidden + row * model.config.hiddenSize, out)
+    }
+
+    /// `y = W·x` for one token, on the path the weight format selects.
+    @inline(__always)
+    func matvec(_ w: WeightMatrix, _ xin: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        if w.type == .f32 {
+            MatMul.gemvF32(w, xin, y, rowScratch: matScratch, threads: threads)
+        } else {
+            QuantizedGEMV.gemv(w, xin, y, activations: activations, threads: threads)
+        }
+    }
+
+    /// `Y = X·Wᵀ` for `t` tokens.
+    @inline(__always)
+    func matmul(_ w: WeightMatrix, _ xin: UnsafePointer<Float>, _ t: Int, _ y: UnsafeMutablePointer<Float>) {
+        if t == 1 {
+            matvec(w, xin, y)
+        } else {
+            MatMul.gemm(w, xin, t, y, scratch: matScratch, threads: threads)
+        }
+    }
+}
