@@ -1,10 +1,25 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Release builds of the kernels need the SIMD code to be specialized and inlined across files;
+import Foundation
+
+/// The CPU the SIMD kernels are compiled for. x86_64 hosts default to haswell (AVX2/FMA/F16C, any x86 since
+/// 2015); set `REDFLAG_TARGET_CPU` to override (e.g. `cortex-a72`, `cortex-a76` when cross-building for a
+/// Raspberry Pi, or `none` for the compiler's baseline).
+let targetCPU: String? = {
+    if let cpu = ProcessInfo.processInfo.environment["REDFLAG_TARGET_CPU"] { return cpu == "none" ? nil : cpu }
+    #if arch(x86_64)
+    return "haswell"
+    #else
+    return nil
+    #endif
+}()
+
+/// Release builds of the kernels need the SIMD code specialized and inlined across files;
 /// `-Ounchecked` is deliberately not used (the GGUF loader relies on bounds checks).
 let kernelSettings: [SwiftSetting] = [
-    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
+    .unsafeFlags(["-cross-module-optimization"] + (targetCPU.map { ["-target-cpu", $0] } ?? []),
+                 .when(configuration: .release)),
 ]
 
 let package = Package(

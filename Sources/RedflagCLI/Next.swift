@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import RedflagFlag
 import RedflagGeneration
 import RedflagModel
 
@@ -35,8 +36,9 @@ struct Next: ParsableCommand {
         let gen = Generator(model: model, tokenizer: tok, context: ctx)
         let ids = tok.encode(prompt, parseSpecial: parseSpecial)
         do { try gen.prime(ids) } catch { throw CLIError("\(error)") }
-        let reading = gen.project()
+        gen.project()
         let logits = gen.lastLogits
+        let reading = FusedLMHead.referenceReading(logits: logits.baseAddress!, count: logits.count, flagToken: nil)
         var order = Array(0..<logits.count)
         order.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
         let entries = try order.prefix(top).map {

@@ -52,12 +52,12 @@ public final class FusedLMHead: @unchecked Sendable {
             s *= Foundation.exp(m - tileMax)
             m = tileMax
         }
-        var acc: Float = 0
-        for i in 0..<n { acc += Foundation.exp(v[i] - m) }
-        s += acc
+        s += FastExp.sumExp(v, n, minus: m)
     }
 
     /// Writes `vocab` logits of `hidden` into `logits` and returns the flag reading; the flag logit is masked to −∞.
+    /// With no flag token the online log-sum-exp is skipped (plain logits; the reading is empty) — that is
+    /// the `--guard off` baseline the benchmark compares against.
     /// `activations` is the caller's int8 scratch (quantized weights only).
     public func project(_ hidden: UnsafePointer<Float>, into logits: UnsafeMutablePointer<Float>,
                         activations: QuantizedActivations, threads: Int) -> FlagReading {
@@ -66,6 +66,7 @@ public final class FusedLMHead: @unchecked Sendable {
         let quantized = w.type != .f32
         if quantized { activations.quantize(hidden, w.columns) }
         let pm = partialMax, ps = partialSum, scratch = rowScratch
+        let fused = flagToken != nil
         for i in 0..<t { pm[i] = -.infinity; ps[i] = 0 }
         Parallel.indexedChunks(count: w.rows, threads: t, granule: Self.tileRows) { chunk, range in
             var m = -Float.infinity, s: Float = 0
@@ -81,12 +82,13 @@ public final class FusedLMHead: @unchecked Sendable {
                         logits[row] = VectorMath.dot(tmp, hidden, w.columns)
                     }
                 }
-                Self.accumulate(logits + r, n, &m, &s)
+                if fused { Self.accumulate(logits + r, n, &m, &s) }
                 r += n
             }
             pm[chunk] = m
             ps[chunk] = s
         }
+        guard fused else { return FlagReading(logSumExp: .nan, flagLogit: -.infinity) }
         var m = -Float.infinity
         for i in 0..<t where pm[i] > m { m = pm[i] }
         var s: Float = 0

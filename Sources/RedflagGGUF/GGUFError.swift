@@ -1,3 +1,5 @@
+import RedflagKernels
+
 /// Everything that can be wrong with a GGUF file. Each message names what was found and what was expected.
 public enum GGUFError: Error, CustomStringConvertible, Equatable {
     case cannotOpen(path: String, reason: String)
@@ -35,7 +37,9 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
         case let .countTooLarge(what, found, limit): return "\(what) is \(found), more than the limit \(limit)"
         case let .duplicateKey(key): return "metadata key '\(key)' appears twice"
         case let .duplicateTensor(name): return "tensor '\(name)' appears twice"
-        case let .unknownTensorType(tensor, found): return "tensor '\(tensor)' has unknown or unsupported type \(found)"
+        case let .unknownTensorType(tensor, found):
+            let known = TensorType.allCases.map { "\($0.rawValue) (\($0))" }.joined(separator: ", ")
+            return "tensor '\(tensor)' has unknown or unsupported type \(found), expected one of \(known)"
         case let .invalidTensorShape(tensor, dims, reason): return "tensor '\(tensor)' has invalid shape \(dims): \(reason)"
         case let .misalignedTensor(tensor, offset, alignment):
             return "tensor '\(tensor)' data offset \(offset) is not a multiple of the alignment \(alignment)"

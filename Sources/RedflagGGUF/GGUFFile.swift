@@ -108,7 +108,7 @@ public final class GGUFFile: @unchecked Sendable {
 
         struct RawInfo { let name: String; let dims: [Int]; let type: TensorType; let offset: UInt64 }
         var raw: [RawInfo] = []
-        raw.reserveCapacity(Int(tensorCount))
+        raw.reserveCapacity(min(Int(tensorCount), r.remaining / 24))   // each entry takes ≥ 24 bytes
         for i in 0..<Int(tensorCount) {
             let name = try r.readString("name of tensor #\(i)")
             let nDims = try r.read(UInt32.self, "dimension count of tensor '\(name)'")

@@ -21,7 +21,15 @@ public struct GGUFWriter {
 
     public private(set) var metadata: [(String, GGUFValue)] = []
     public private(set) var tensors: [PendingTensor] = []
+    /// Data alignment, recorded as `general.alignment` when not the default. A valid `general.alignment` set in
+    /// `metadata` (e.g. copied from another file) takes precedence, so the header always matches the layout.
     public var alignment = GGUFFile.defaultAlignment
+
+    /// The alignment the layout actually uses (see `alignment`).
+    var layoutAlignment: Int {
+        if let v = metadata.first(where: { $0.0 == GGUFKeys.alignment })?.1.intValue, v > 0, v <= 65536, v & (v - 1) == 0 { return v }
+        return alignment
+    }
 
     public init() {}
 
@@ -39,6 +47,7 @@ public struct GGUFWriter {
 
     /// The complete header (magic through tensor table, unpadded).
     func header() -> [UInt8] {
+        let alignment = layoutAlignment
         var out: [UInt8] = []
         func put<T: FixedWidthInteger>(_ v: T) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
         func putString(_ s: String) { put(UInt64(s.utf8.count)); out.append(contentsOf: s.utf8) }
@@ -90,6 +99,7 @@ public struct GGUFWriter {
     /// Writes the file. `data(i, sink)` must pass exactly `tensors[i].byteCount` bytes to `sink` (in any number of calls).
     public func write(to path: String,
                       data: (Int, (UnsafeRawBufferPointer) throws -> Void) throws -> Void) throws {
+        let alignment = layoutAlignment
         let tmp = path + ".tmp-\(getpid())"
         guard let f = fopen(tmp, "wb") else { throw GGUFError.writeFailed(path: tmp, reason: String(cString: strerror(errno))) }
         var closed = false
@@ -128,6 +138,7 @@ public struct GGUFWriter {
 
     /// The whole file as bytes (small files: tests, fixtures).
     public func bytes(data: (Int) -> [UInt8]) -> [UInt8] {
+        let alignment = layoutAlignment
         var out = header()
         func pad() { while out.count % alignment != 0 { out.append(0) } }
         pad()

@@ -19,8 +19,9 @@
 ///   into Q4_1's nibble order). Only the two scales are rounded, so for code `q` the error is
 ///   at most `q·u(d·sc) + u(dmin·m)` (plus f32 rounding of the products), where `u(x)` is half
 ///   an f16 ulp of `x`: `|x|·2⁻¹¹` for normal halfs, `2⁻²⁵` in the subnormal range. If a scale
-///   overflows f16 (|d·sc| or |dmin·m| > 65504, impossible for real checkpoints) that sub-block
-///   falls back to re-quantization.
+///   overflows f16 (|d·sc| or |dmin·m| ≥ 65520, impossible for real checkpoints) that sub-block
+///   falls back to re-quantization with ``Quantize`` (which still overflows if the values
+///   themselves exceed what a Q4_1 block can hold).
 /// - **Bounded:** Q6_K → Q8_0. Each group of 32 values (two Q6_K sub-blocks) gets one scale
 ///   `d = f16↑(amax/127)` — `amax/127` rounded *up* to a half, so `|y/d| ≤ 127` — and each
 ///   exactly dequantized value `y` is re-rounded to the nearest point of the *stored* grid:

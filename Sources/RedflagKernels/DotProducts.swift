@@ -5,18 +5,38 @@
 /// costs one float multiply-add. Weights and activations are assumed in −127…127 (what every
 /// quantizer here produces), so two int8·int8 products summed fit in an int16 lane (≤ 32 258).
 public enum DotProducts {
-    // MARK: widening helpers (bit-casts plus shifts; generic widening conversions are not inlined well)
+    // MARK: helpers (bit-casts plus shifts; generic widening conversions are not inlined well)
 
-    /// Σ over 16 lanes of a·b as 4 int32 partial sums.
+    /// Σ_i (wE[i]·xE[i] + wO[i]·xO[i]) as 8 int32 partial sums. Int16 products of int8-range values,
+    /// two summed (|p| ≤ 2·127·127 fits int16), then adjacent int16 pairs widened to int32 by shifts.
     @inline(__always) @usableFromInline
-    static func dot16(_ a: SIMD16<Int8>, _ b: SIMD16<Int8>) -> SIMD4<Int32> {
-        let aw = unsafeBitCast(a, to: SIMD8<Int16>.self)
-        let bw = unsafeBitCast(b, to: SIMD8<Int16>.self)
-        let aEven = (aw &<< 8) &>> 8, aOdd = aw &>> 8
-        let bEven = (bw &<< 8) &>> 8, bOdd = bw &>> 8
-        let p = aEven &* bEven &+ aOdd &* bOdd                 // |p| ≤ 2·127·127
-        let pw = unsafeBitCast(p, to: SIMD4<Int32>.self)
+    static func madd(_ wE: SIMD16<Int16>, _ xE: SIMD16<Int16>, _ wO: SIMD16<Int16>, _ xO: SIMD16<Int16>) -> SIMD8<Int32> {
+        let p = wE &* xE &+ wO &* xO
+        let pw = unsafeBitCast(p, to: SIMD8<Int32>.self)
         return ((pw &<< 16) &>> 16) &+ (pw &>> 16)
+    }
+
+    /// Weights of a 16-byte packed 4-bit block (byte j: value j in the low nibble, j + 16 in the high one)
+    /// as even and odd lanes matching `QuantizedActivations.pairs`.
+    @inline(__always) @usableFromInline
+    static func nibbles(_ packed: SIMD8<UInt16>) -> (even: SIMD16<Int16>, odd: SIMD16<Int16>) {
+        let m = SIMD8<UInt16>(repeating: 0x0F)
+        let evenLo = packed & m, oddLo = (packed &>> 8) & m          // values 2i, 2i+1 (i < 8)
+        let evenHi = (packed &>> 4) & m, oddHi = packed &>> 12       // values 16+2i, 17+2i
+        return (unsafeBitCast(SIMD16(lowHalf: evenLo, highHalf: evenHi), to: SIMD16<Int16>.self),
+                unsafeBitCast(SIMD16(lowHalf: oddLo, highHalf: oddHi), to: SIMD16<Int16>.self))
+    }
+
+    /// f16 bits to Float in hot loops: one `vcvtph2ps`/`fcvt` where the target has it (F16C on x86-64-v3/haswell,
+    /// every aarch64); `halfToFloat` is the portable, exact reference it is tested against.
+    @inline(__always) @usableFromInline
+    static func half(_ bits: UInt16) -> Float { Float(Float16(bitPattern: bits)) }
+
+    /// Int32 lanes with |v| < 2²² to Float exactly, without a (non-inlined) generic conversion:
+    /// adding the bits of 1.5·2²³ puts v in the mantissa.
+    @inline(__always) @usableFromInline
+    static func toFloat(_ v: SIMD8<Int32>) -> SIMD8<Float> {
+        unsafeBitCast(v &+ 0x4B40_0000, to: SIMD8<Float>.self) - 12_582_912
     }
 
     // MARK: Q8_0 · q8
@@ -35,19 +55,18 @@ public enum DotProducts {
     }
 
     @inlinable @inline(__always)
-    public static func q8_0(_ row: UnsafeRawPointer, _ xq: UnsafePointer<Int8>, _ xs: UnsafePointer<Float>, blocks: Int) -> Float {
-        var sum: Float = 0
-        let xr = UnsafeRawPointer(xq)
+    public static func q8_0(_ row: UnsafeRawPointer, _ xp: UnsafePointer<Int16>, _ xs: UnsafePointer<Float>, blocks: Int) -> Float {
+        var acc = SIMD8<Float>()
+        let xr = UnsafeRawPointer(xp)
         for b in 0..<blocks {
             let blk = row + b * 34
-            let w0 = blk.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self)
-            let w1 = blk.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self)
-            let x0 = xr.loadUnaligned(fromByteOffset: b * 32, as: SIMD16<Int8>.self)
-            let x1 = xr.loadUnaligned(fromByteOffset: b * 32 + 16, as: SIMD16<Int8>.self)
-            let s = (dot16(w0, x0) &+ dot16(w1, x1)).wrappedSum()
-            sum += halfToFloat(blk.loadUnaligned(as: UInt16.self)) * xs[b] * Float(s)
+            let w = blk.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int16>.self)   // 32 int8 as 16 byte pairs
+            let xE = xr.loadUnaligned(fromByteOffset: b * 64, as: SIMD16<Int16>.self)
+            let xO = xr.loadUnaligned(fromByteOffset: b * 64 + 32, as: SIMD16<Int16>.self)
+            let isum = madd((w &<< 8) &>> 8, xE, w &>> 8, xO)
+            acc.addProduct(toFloat(isum), SIMD8(repeating: half(blk.loadUnaligned(as: UInt16.self)) * xs[b]))
         }
-        return sum
+        return acc.sum()
     }
 
     // MARK: Q4_0 · q8
@@ -70,22 +89,21 @@ public enum DotProducts {
     }
 
     @inlinable @inline(__always)
-    public static func q4_0(_ row: UnsafeRawPointer, _ xq: UnsafePointer<Int8>, _ xs: UnsafePointer<Float>,
+    public static func q4_0(_ row: UnsafeRawPointer, _ xp: UnsafePointer<Int16>, _ xs: UnsafePointer<Float>,
                             _ xsum: UnsafePointer<Int32>, blocks: Int) -> Float {
-        var sum: Float = 0
-        let xr = UnsafeRawPointer(xq)
+        var acc = SIMD8<Float>()
+        let xr = UnsafeRawPointer(xp)
         for b in 0..<blocks {
             let blk = row + b * 18
-            let packed = blk.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
-            let lo = unsafeBitCast(packed & 0x0F, to: SIMD16<Int8>.self)   // values 0…15
-            let hi = unsafeBitCast(packed &>> 4, to: SIMD16<Int8>.self)
-            let x0 = xr.loadUnaligned(fromByteOffset: b * 32, as: SIMD16<Int8>.self)
-            let x1 = xr.loadUnaligned(fromByteOffset: b * 32 + 16, as: SIMD16<Int8>.self)
-            // Σ (q − 8)·x = Σ q·x − 8·Σ x
-            let s = (dot16(lo, x0) &+ dot16(hi, x1)).wrappedSum() &- 8 &* xsum[b]
-            sum += halfToFloat(blk.loadUnaligned(as: UInt16.self)) * xs[b] * Float(s)
+            let (wE, wO) = nibbles(blk.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self))   // 0…15
+            let xE = xr.loadUnaligned(fromByteOffset: b * 64, as: SIMD16<Int16>.self)
+            let xO = xr.loadUnaligned(fromByteOffset: b * 64 + 32, as: SIMD16<Int16>.self)
+            // Σ (q − 8)·x = Σ q·x − 8·Σ x; the correction goes into lane 0.
+            var isum = madd(wE, xE, wO, xO)
+            isum[0] &-= 8 &* xsum[b]
+            acc.addProduct(toFloat(isum), SIMD8(repeating: half(blk.loadUnaligned(as: UInt16.self)) * xs[b]))
         }
-        return sum
+        return acc.sum()
     }
 
     // MARK: Q4_1 · q8
@@ -109,22 +127,21 @@ public enum DotProducts {
     }
 
     @inlinable @inline(__always)
-    public static func q4_1(_ row: UnsafeRawPointer, _ xq: UnsafePointer<Int8>, _ xs: UnsafePointer<Float>,
+    public static func q4_1(_ row: UnsafeRawPointer, _ xp: UnsafePointer<Int16>, _ xs: UnsafePointer<Float>,
                             _ xsum: UnsafePointer<Int32>, blocks: Int) -> Float {
-        var sum: Float = 0
-        let xr = UnsafeRawPointer(xq)
+        var acc = SIMD8<Float>()
+        var mins: Float = 0
+        let xr = UnsafeRawPointer(xp)
         for b in 0..<blocks {
             let blk = row + b * 20
-            let packed = blk.loadUnaligned(fromByteOffset: 4, as: SIMD16<UInt8>.self)
-            let lo = unsafeBitCast(packed & 0x0F, to: SIMD16<Int8>.self)
-            let hi = unsafeBitCast(packed &>> 4, to: SIMD16<Int8>.self)
-            let x0 = xr.loadUnaligned(fromByteOffset: b * 32, as: SIMD16<Int8>.self)
-            let x1 = xr.loadUnaligned(fromByteOffset: b * 32 + 16, as: SIMD16<Int8>.self)
-            let s = (dot16(lo, x0) &+ dot16(hi, x1)).wrappedSum()
-            let d = halfToFloat(blk.loadUnaligned(as: UInt16.self))
-            let m = halfToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-            sum += xs[b] * (d * Float(s) + m * Float(xsum[b]))
+            let (wE, wO) = nibbles(blk.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self))
+            let xE = xr.loadUnaligned(fromByteOffset: b * 64, as: SIMD16<Int16>.self)
+            let xO = xr.loadUnaligned(fromByteOffset: b * 64 + 32, as: SIMD16<Int16>.self)
+            let d = half(blk.loadUnaligned(as: UInt16.self))
+            let m = half(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
+            acc.addProduct(toFloat(madd(wE, xE, wO, xO)), SIMD8(repeating: d * xs[b]))
+            mins += m * xs[b] * Float(xsum[b])
         }
-        return sum
+        return acc.sum() + mins
     }
 }

@@ -1,31 +1,31 @@
-/// IEEE 754 binary16 ("half", ggml's `ggml_fp16_t`) conversions on raw bit patterns.
-///
-/// These are pure integer/float bit manipulations, so they behave identically on every
-/// architecture (no dependence on F16C or on `Float16` availability) and are exact:
-///
-/// - ``halfToFloat(_:)`` is exact for every one of the 65 536 bit patterns (subnormals,
-///   ±0, ±inf; NaNs stay NaN with their payload shifted into the f32 significand).
-/// - ``floatToHalf(_:)`` rounds to nearest, ties to even, like a hardware conversion and
-///   like numpy's `astype(np.float16)`: overflow (|x| ≥ 65520) gives ±inf, values below
-///   half the smallest subnormal (2^-25) give ±0, NaN gives a quiet NaN.
+// IEEE 754 binary16 ("half", ggml's `ggml_fp16_t`) conversions on raw bit patterns.
+//
+// These are pure integer/float bit manipulations, so they behave identically on every
+// architecture (no dependence on F16C or on `Float16` availability) and are exact:
+//
+// - ``halfToFloat(_:)`` is exact for every one of the 65 536 bit patterns (subnormals,
+//   ±0, ±inf; NaNs stay NaN with their payload shifted into the f32 significand).
+// - ``floatToHalf(_:)`` rounds to nearest, ties to even, like a hardware conversion and
+//   like numpy's `astype(np.float16)`: overflow (|x| ≥ 65520) gives ±inf, values below
+//   half the smallest subnormal (2^-25) give ±0, NaN gives a quiet NaN.
 
 /// Converts an IEEE half-precision bit pattern to `Float` (exact).
+///
+/// Branch-free (the three cases are computed and selected), because it sits in the inner loops
+/// of the quantized dot products, where block scales converted from K-quants are often f16
+/// subnormals mixed with normals.
 @inlinable @inline(__always)
 public func halfToFloat(_ bits: UInt16) -> Float {
     let sign = UInt32(bits & 0x8000) << 16
-    let exponent = UInt32(bits >> 10) & 0x1F
-    let mantissa = UInt32(bits & 0x03FF)
-    if exponent == 0 {
-        // ±0 or subnormal: mantissa · 2^-24, exact in f32 (mantissa < 2^10).
-        let magnitude = Float(mantissa) * 0x1p-24
-        return Float(bitPattern: magnitude.bitPattern | sign)
-    }
-    if exponent == 0x1F {
-        // ±inf or NaN.
-        return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13))
-    }
-    // Normal: rebias the exponent from 15 to 127.
-    return Float(bitPattern: sign | ((exponent + 112) << 23) | (mantissa << 13))
+    let shifted = UInt32(bits & 0x7FFF) << 13          // exponent and mantissa in f32 position
+    let exponent = shifted & 0x0F80_0000
+    let normal = shifted &+ 0x3800_0000                // rebias exponent 15 → 127
+    let infOrNaN = shifted &+ 0x7000_0000              // exponent 31 → 255, payload kept
+    // ±0 / subnormal: mantissa·2⁻²⁴ = (2⁻¹⁴·(1 + mantissa/1024)) − 2⁻¹⁴, exact (Sterbenz).
+    let subnormal = (Float(bitPattern: shifted &+ 0x3880_0000) - 0x1p-14).bitPattern
+    var magnitude = exponent == 0 ? subnormal : normal
+    magnitude = exponent == 0x0F80_0000 ? infOrNaN : magnitude
+    return Float(bitPattern: magnitude | sign)
 }
 
 /// Converts a `Float` to an IEEE half-precision bit pattern, rounding to nearest, ties to even.

@@ -107,9 +107,12 @@ public enum Quantize {
     static func roundCode127(_ v: Float) -> Int8 {
         let a = abs(v)
         guard a < 127 else { return a.isNaN ? 0 : (v < 0 ? -127 : 127) }
-        let whole = Int32(a)  // ⌊a⌋; `a − ⌊a⌋` below is exact
-        let r = whole + (a - Float(whole) >= 0.5 ? 1 : 0)
-        return Int8(truncatingIfNeeded: v < 0 ? -r : r)
+        // Branch-free (real weights have random signs and fractions, which defeat prediction):
+        // ⌊a⌋ + ⌊2·(a − ⌊a⌋)⌋, where `a − ⌊a⌋` and the doubling are exact; then apply the sign.
+        let whole = Int32(a)
+        let r = whole &+ Int32(2 * (a - Float(whole)))
+        let sign = Int32(bitPattern: v.bitPattern) >> 31  // 0 or −1
+        return Int8(truncatingIfNeeded: (r ^ sign) &- sign)
     }
 
     static func q8_0Block(_ x: UnsafePointer<Float>, _ block: UnsafeMutableRawPointer) {

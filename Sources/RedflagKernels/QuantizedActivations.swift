@@ -6,6 +6,10 @@ public final class QuantizedActivations: @unchecked Sendable {
     public let values: UnsafeMutablePointer<Int8>   // (capacity)
     public let scales: UnsafeMutablePointer<Float>  // (capacity / 32)
     public let sums: UnsafeMutablePointer<Int32>    // (capacity / 32)
+    /// The same values widened to int16 and split per block into even lanes then odd lanes:
+    /// `pairs[32b + i] = values[32b + 2i]`, `pairs[32b + 16 + i] = values[32b + 2i + 1]` (i < 16),
+    /// the order the integer kernels multiply in.
+    public let pairs: UnsafeMutablePointer<Int16>   // (capacity)
     public private(set) var count = 0
 
     public init(capacity: Int) {
@@ -14,12 +18,14 @@ public final class QuantizedActivations: @unchecked Sendable {
         values = .allocate(capacity: capacity)
         scales = .allocate(capacity: capacity / 32)
         sums = .allocate(capacity: capacity / 32)
+        pairs = .allocate(capacity: capacity)
     }
 
     deinit {
         values.deallocate()
         scales.deallocate()
         sums.deallocate()
+        pairs.deallocate()
     }
 
     /// Quantizes `n` floats (a multiple of 32): per block d = max|x|/127, q = round(x/d) (ties away from zero),
@@ -44,6 +50,11 @@ public final class QuantizedActivations: @unchecked Sendable {
                 s &+= Int32(a) &+ Int32(c)
             }
             sums[b] = s
+            let pr = pairs + b * 32
+            for i in 0..<16 {
+                pr[i] = Int16(q[2 * i])
+                pr[16 + i] = Int16(q[2 * i + 1])
+            }
         }
     }
 }
