@@ -58,12 +58,13 @@ let package = Package(
         ]),
 
         // Paths to the real model and the golden files, shared by the test targets.
-        .target(name: "RedflagTestSupport", path: "Tests/RedflagTestSupport"),
-        .testTarget(name: "RedflagKernelsTests", dependencies: ["RedflagKernels", "RedflagTestSupport"]),
+        .target(name: "RedflagTestSupport", dependencies: ["RedflagGGUF", "RedflagKernels"], path: "Tests/RedflagTestSupport"),
+        .testTarget(name: "RedflagKernelsTests", dependencies: ["RedflagKernels", "RedflagTestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "RedflagGGUFTests", dependencies: ["RedflagGGUF", "RedflagTestSupport"]),
         .testTarget(name: "RedflagTokenizerTests", dependencies: ["RedflagTokenizer", "RedflagGGUF", "RedflagTestSupport"]),
         .testTarget(name: "RedflagModelTests", dependencies: ["RedflagModel", "RedflagGGUF", "RedflagKernels", "RedflagTestSupport"]),
         .testTarget(name: "RedflagGenerationTests", dependencies: ["RedflagGeneration", "RedflagTestSupport"]),
+        .testTarget(name: "RedflagFlagTests", dependencies: ["RedflagFlag", "RedflagModel", "RedflagKernels", "RedflagTestSupport"]),
     ],
     // Swift 5 language mode: the kernels hand raw pointers to worker threads by design.
     swiftLanguageModes: [.v5]

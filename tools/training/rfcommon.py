@@ -170,6 +170,14 @@ class RedFlagModel(nn.Module):
         E = base.model.embed_tokens.weight  # (V, D)
         self.rf_row = nn.Parameter(E[RF_ID].detach().clone().float())
         self.rf_row_ref = E[RF_ID].detach().clone().float()
+        self._E_bf16 = None  # (V, D) bf16 copy for the LM head under autocast, made once
+
+    def E_for(self, dtype):
+        if dtype == torch.bfloat16:
+            if self._E_bf16 is None:
+                self._E_bf16 = self.E.detach().to(torch.bfloat16)
+            return self._E_bf16
+        return self.E
 
     @property
     def E(self):
@@ -197,7 +205,9 @@ class RedFlagModel(nn.Module):
     def logits(self, h, policy: bool = True):
         """h (N, D) -> logits (N, V) with column RF_ID from the policy / reference row."""
         row = self.rf_row if policy else self.rf_row_ref
-        lg = F.linear(h, self.E.to(h.dtype))
+        if torch.is_autocast_enabled("cpu"):
+            h = h.to(torch.get_autocast_dtype("cpu"))
+        lg = F.linear(h, self.E_for(h.dtype))
         rf = h @ row.to(h.dtype)
         return torch.cat([lg[:, :RF_ID], rf[:, None], lg[:, RF_ID + 1:]], dim=1)
 

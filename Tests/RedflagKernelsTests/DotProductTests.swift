@@ -1,0 +1,125 @@
+import Foundation
+@testable import RedflagKernels
+import XCTest
+
+/// Every fast integer kernel against its scalar reference, and the whole GEMV against f32 math.
+final class DotProductTests: XCTestCase {
+    /// Fast vs reference: same integer sums, float accumulation in a different order.
+    static let kernelRelativeTolerance: Float = 1e-5
+    /// Quantized GEMV vs exact f32 dot products of the dequantized weights with the unquantized input:
+    /// the int8 activation rounding error, relative to Σ|w·x|.
+    static let activationQuantizationTolerance: Float = 0.02
+
+
+    func gaussian(_ n: Int, seed: UInt64) -> [Float] {
+        var s = seed
+        func next() -> Float {
+            s = s &* 6364136223846793005 &+ 1442695040888963407
+            return Float(s >> 40) / Float(1 << 24)
+        }
+        return (0..<n).map { _ in
+            let u = max(next(), 1e-7), v = next()
+            return (-2 * Foundation.log(u)).squareRoot() * Foundation.cos(2 * .pi * v)
+        }
+    }
+
+    func quantizedRow(_ type: TensorType, _ values: [Float]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: type.rowBytes(values.count)!)
+        values.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBytes { dst in Quantize.row(type, from: src.baseAddress!, count: values.count, into: dst.baseAddress!) }
+        }
+        return out
+    }
+
+    func fast(_ type: TensorType, _ row: UnsafeRawPointer, _ a: QuantizedActivations, blocks: Int) -> Float {
+        switch type {
+        case .q8_0: return DotProducts.q8_0(row, a.pairs, a.scales, blocks: blocks)
+        case .q4_0: return DotProducts.q4_0(row, a.pairs, a.scales, a.sums, blocks: blocks)
+        default: return DotProducts.q4_1(row, a.pairs, a.scales, a.sums, blocks: blocks)
+        }
+    }
+
+    func reference(_ type: TensorType, _ row: UnsafeRawPointer, _ a: QuantizedActivations, blocks: Int) -> Float {
+        switch type {
+        case .q8_0: return DotProducts.q8_0Reference(row, a, blocks: blocks)
+        case .q4_0: return DotProducts.q4_0Reference(row, a, blocks: blocks)
+        default: return DotProducts.q4_1Reference(row, a, blocks: blocks)
+        }
+    }
+
+    func testFastKernelsMatchReferenceForEveryBlockCount() {
+        for type in [TensorType.q8_0, .q4_0, .q4_1] {
+            for blocks in Array(1...33) + [80, 200, 640] {
+                let n = blocks * 32
+                let w = gaussian(n, seed: UInt64(blocks) * 7 + UInt64(type.rawValue))
+                let x = gaussian(n, seed: UInt64(blocks) * 13 + 1).map { $0 * 3 }
+                let row = quantizedRow(type, w)
+                let a = QuantizedActivations(capacity: n)
+                x.withUnsafeBufferPointer { a.quantize($0.baseAddress!, n) }
+                row.withUnsafeBytes { r in
+                    let f = fast(type, r.baseAddress!, a, blocks: blocks)
+                    let ref = reference(type, r.baseAddress!, a, blocks: blocks)
+                    var mag: Float = 0
+                    for b in 0..<blocks { mag += abs(a.scales[b]) }
+                    XCTAssertEqual(f, ref, accuracy: Self.kernelRelativeTolerance * max(1, abs(ref), mag),
+                                   "\(type) with \(blocks) blocks")
+                }
+            }
+        }
+    }
+
+    func testActivationQuantizationRoundTrip() {
+        let n = 640
+        let x = gaussian(n, seed: 99)
+        let a = QuantizedActivations(capacity: n)
+        x.withUnsafeBufferPointer { a.quantize($0.baseAddress!, n) }
+        for b in 0..<(n / 32) {
+            var s: Int32 = 0
+            for j in 0..<32 {
+                let q = a.values[b * 32 + j]
+                XCTAssert(q >= -127 && q <= 127)
+                XCTAssertEqual(Float(q) * a.scales[b], x[b * 32 + j], accuracy: a.scales[b] * 0.5 + 1e-7)
+                s += Int32(q)
+                // the even/odd split the kernels use
+                XCTAssertEqual(a.pairs[b * 32 + (j % 2 == 0 ? j / 2 : 16 + j / 2)], Int16(q))
+            }
+            XCTAssertEqual(a.sums[b], s)
+        }
+        // all-zero input gives zero scale and zero values, never NaN
+        let z = [Float](repeating: 0, count: 32)
+        z.withUnsafeBufferPointer { a.quantize($0.baseAddress!, 32) }
+        XCTAssertEqual(a.scales[0], 0)
+        XCTAssertEqual(a.values[0], 0)
+    }
+
+    func testGEMVMatchesF32MathForEveryThreadCount() {
+        let rows = 1003, cols = 640
+        for type in [TensorType.q8_0, .q4_0, .q4_1] {
+            let wv = gaussian(rows * cols, seed: UInt64(type.rawValue))
+            var data = [UInt8]()
+            for r in 0..<rows { data += quantizedRow(type, Array(wv[(r * cols)..<((r + 1) * cols)])) }
+            let x = gaussian(cols, seed: 5)
+            data.withUnsafeBytes { d in
+                let m = WeightMatrix(rows: rows, columns: cols, type: type, data: d.baseAddress!)
+                let a = QuantizedActivations(capacity: cols)
+                var deq = [Float](repeating: 0, count: cols)
+                var expected = [Float](repeating: 0, count: rows)
+                var magnitude = [Float](repeating: 0, count: rows)
+                for r in 0..<rows {
+                    deq.withUnsafeMutableBufferPointer { m.dequantizeRow(r, into: $0.baseAddress!) }
+                    for c in 0..<cols { expected[r] += deq[c] * x[c]; magnitude[r] += abs(deq[c] * x[c]) }
+                }
+                for threads in 1...4 {
+                    var y = [Float](repeating: .nan, count: rows)
+                    x.withUnsafeBufferPointer { xb in
+                        y.withUnsafeMutableBufferPointer { QuantizedGEMV.gemv(m, xb.baseAddress!, $0.baseAddress!, activations: a, threads: threads) }
+                    }
+                    for r in 0..<rows {
+                        XCTAssertEqual(y[r], expected[r], accuracy: Self.activationQuantizationTolerance * magnitude[r],
+                                       "\(type) row \(r) threads \(threads)")
+                    }
+                }
+            }
+        }
+    }
+}

