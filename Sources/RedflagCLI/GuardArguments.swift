@@ -1,6 +1,7 @@
 import ArgumentParser
 import RedflagFlag
 import RedflagGGUF
+import RedflagModel
 import RedflagTokenizer
 
 /// Red-flag flags shared by `run`, `chat`, `bench`, `serve`.
@@ -22,11 +23,14 @@ struct GuardArguments: ParsableArguments {
     }
 
     /// The flag configuration for this model.
-    func configuration(gguf: GGUFFile, tokenizer: Tokenizer) throws -> FlagConfiguration {
+    /// The flag configuration: CLI overrides, then the adapter's metadata, then the model's, then defaults.
+    func configuration(gguf: GGUFFile, tokenizer: Tokenizer, adapter: LoRAAdapter? = nil) throws -> FlagConfiguration {
         let p = FlagPolicy(rawValue: policy)!
         guard var cfg = FlagConfiguration.fromModel(gguf, lookup: { tokenizer.id(of: $0) }, policy: p) else {
             throw CLIError("the model has no red-flag token (no redflag.token_id and no <unused0>); pass --rf-token")
         }
+        if let id = adapter?.flagTokenID { cfg.tokenID = id }
+        if let t = adapter?.threshold { cfg.threshold = t }
         if let t = token {
             if let id = Int32(t), id >= 0, Int(id) < tokenizer.count { cfg.tokenID = id }
             else if let id = tokenizer.id(of: t) { cfg.tokenID = id }

@@ -42,6 +42,9 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("format"), help: "Weights in memory: quantized (int8/int4 kernels) or exact (f32 reference).")
     var format: String = WeightFormat.quantized.rawValue
 
+    @Option(name: .customLong("lora"), help: "A LoRA adapter (GGUF) merged into the weights at load, before quantization.")
+    var lora: String?
+
     func validate() throws {
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads '\(threads)': expected 1...256") }
         guard contextSize >= 16 else { throw ValidationError("--ctx '\(contextSize)': expected at least 16") }
@@ -68,8 +71,15 @@ struct ModelOptions: ParsableArguments {
         do { return try Tokenizer(gguf: gguf) } catch { throw CLIError("\(error)") }
     }
 
+    func loadAdapter() throws -> LoRAAdapter? {
+        guard let path = lora else { return nil }
+        guard FileManager.default.fileExists(atPath: path) else { throw CLIError("LoRA adapter not found: \(path)") }
+        do { return try LoRAAdapter(path: path) } catch { throw CLIError("\(error)") }
+    }
+
     func loadModel(_ gguf: GGUFFile) throws -> Gemma3Model {
-        do { return try Gemma3Model(gguf: gguf, format: WeightFormat(rawValue: format)!, threads: threads) } catch {
+        let adapter = try loadAdapter()
+        do { return try Gemma3Model(gguf: gguf, format: WeightFormat(rawValue: format)!, threads: threads, adapter: adapter) } catch {
             throw CLIError("\(error)")
         }
     }

@@ -35,8 +35,8 @@ struct Run: ParsableCommand {
     func run() throws {
         let g = try modelOptions.openFile()
         let tok = try modelOptions.loadTokenizer(g)
-        let flag = try guardArgs.configuration(gguf: g, tokenizer: tok)
         let model = try modelOptions.loadModel(g)
+        let flag = try guardArgs.configuration(gguf: g, tokenizer: tok, adapter: model.adapter)
         let ctx = try modelOptions.makeContext(model)
         let gen = Generator(model: model, tokenizer: tok, context: ctx)
         let ids = chat ? try ChatFormat.singleTurn(prompt, tokenizer: tok) : tok.encode(prompt, parseSpecial: parseSpecial)

@@ -19,6 +19,9 @@ public final class Generator: @unchecked Sendable {
     let logits: UnsafeMutablePointer<Float>   // (vocab)
     /// `<end_of_turn>` if the vocabulary has it (a stop token by default).
     public let endOfTurn: Int32?
+    /// Serializes generations: a stream the consumer abandoned finishes its current token before the next
+    /// generation may touch the context.
+    private let busy = NSLock()
 
     public init(model: Gemma3Model, tokenizer: Tokenizer, context: InferenceContext) {
         self.model = model
@@ -61,6 +64,8 @@ public final class Generator: @unchecked Sendable {
     /// Generates a response to `prompt` (token ids, BOS included), calling `onEvent` for every event.
     public func generate(prompt: [Int32], options: GenerationOptions, cancel: CancellationToken? = nil,
                          onEvent: (GenerationEvent) -> Void = { _ in }) throws -> GenerationResult {
+        busy.lock()
+        defer { busy.unlock() }
         try options.sampler.validate()
         guard options.maxTokens >= 0 else {
             throw GenerationError.invalidOption(name: "max tokens", value: "\(options.maxTokens)", expected: "an integer ≥ 0")

@@ -10,10 +10,15 @@ public final class Gemma3Model: @unchecked Sendable {
 
     /// Loads the model from an open GGUF file, converting weights into `format`.
     public init(gguf: GGUFFile, format: WeightFormat = .quantized, threads: Int = 1,
-                overrides: [String: TensorType] = [:]) throws {
+                overrides: [String: TensorType] = [:], adapter: LoRAAdapter? = nil) throws {
         config = try Gemma3Config(gguf: gguf)
-        weights = try Gemma3Weights(gguf: gguf, config: config, format: format, threads: threads, overrides: overrides)
+        weights = try Gemma3Weights(gguf: gguf, config: config, format: format, threads: threads,
+                                    overrides: overrides, adapter: adapter)
+        self.adapter = adapter
     }
+
+    /// The LoRA adapter merged at load, if any (its flag settings override the model's).
+    public let adapter: LoRAAdapter?
 
     /// Opens and loads the GGUF file at `path`.
     public convenience init(path: String, format: WeightFormat = .quantized, threads: Int = 1) throws {

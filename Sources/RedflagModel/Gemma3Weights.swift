@@ -35,8 +35,12 @@ public final class Gemma3Weights: @unchecked Sendable {
     /// Bytes of weights held in memory (converted copies), not counting the mapping.
     public private(set) var ownedBytes = 0
 
+    /// - Parameters:
+    ///   - overrides: runtime type per tensor name, replacing the format's choice.
+    ///   - adapter: a LoRA adapter merged in f32 before conversion (adapted tensors become copies).
     public init(gguf: GGUFFile, config: Gemma3Config, format: WeightFormat, threads: Int = 1,
-                overrides: [String: TensorType] = [:]) throws {
+                overrides: [String: TensorType] = [:], adapter: LoRAAdapter? = nil) throws {
+        try adapter?.validate(against: gguf)
         self.gguf = gguf
         self.config = config
         self.format = format
@@ -60,15 +64,27 @@ public final class Gemma3Weights: @unchecked Sendable {
             let t = try Self.tensor(gguf, name, [columns, rows])
             let target = overrides[name] ?? format.runtimeType(for: t.type)
             let src = WeightMatrix(rows: rows, columns: columns, type: t.type, data: gguf.bytes(of: t).baseAddress!)
-            if target == t.type { return src }
+            let merge = adapter?.touches(name) == true
+            if target == t.type && !merge { return src }
             let dst = WeightMatrix(rows: rows, columns: columns, type: target,
                                    data: UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: rows * (columns / target.blockSize) * target.blockBytes, alignment: 64)))
             let out = UnsafeMutableRawPointer(mutating: dst.data)
             owned.append(out)
             ownedBytes += dst.byteCount
-            Parallel.chunks(count: rows, threads: threads) { range in
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(1, threads) * columns)
+            defer { scratch.deallocate() }
+            Parallel.indexedChunks(count: rows, threads: threads) { chunk, range in
                 for r in range {
-                    if target == .f32 {
+                    if merge {
+                        let tmp = scratch + chunk * columns
+                        src.dequantizeRow(r, into: tmp)
+                        adapter!.addDelta(to: tmp, tensor: name, row: r)
+                        if target == .f32 {
+                            (out + r * dst.rowBytes).copyMemory(from: tmp, byteCount: columns * 4)
+                        } else {
+                            Quantize.row(target, from: tmp, count: columns, into: out + r * dst.rowBytes)
+                        }
+                    } else if target == .f32 {
                         Dequantize.row(t.type, from: src.row(r), count: columns,
                                        into: (out + r * dst.rowBytes).assumingMemoryBound(to: Float.self))
                     } else {

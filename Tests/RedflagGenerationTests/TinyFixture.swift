@@ -14,8 +14,9 @@ import XCTest
 /// Construction, per weight format (each format computes its own hidden states):
 /// 1. With a zero `<rf>` row, run the prompt and `recordedSteps` greedy steps (id 6 masked, as the generator
 ///    does), recording each final hidden state `h_j` and the log-sum-exp `L_j` of the other logits.
-/// 2. For each candidate `k`, the row `α·ĥ_k` with `α = (L_k + triggerLogitMargin)/|h_k|` predicts
-///    `p_j = σ(α·ĥ_k·h_j − L_j)`; candidates are ranked by `log p_k − log max_{j<k} p_j`.
+/// 2. For each candidate `k`, let `u` be the part of `h_k` orthogonal to `h_0 … h_{k−1}`; the row `α·û` with
+///    `α = (L_k + triggerLogitMargin)/(û·h_k)` scores 0 before `k` and `L_k + triggerLogitMargin` at `k`, predicting
+///    `p_j = σ(row·h_j − L_j)`; candidates are ranked by `log p_k − log max_{j<k} p_j`.
 /// 3. The model is rebuilt with that row (it changes neither the hidden states nor any other logit, so the
 ///    masked greedy run is unchanged) and p(<rf>) is recomputed with the engine's plain logits
 ///    (`InferenceContext.logits(row:into:)`) and `FusedLMHead.referenceReading`; τ is the geometric mean of
@@ -119,6 +120,23 @@ final class TinyFixture: @unchecked Sendable {
         return t
     }
 
+    /// `v` minus its projection on the span of `basis` (Gram–Schmidt in float64): a direction whose dot product
+    /// with every vector of `basis` is 0.
+    static func orthogonalPart(of v: [Float], to basis: [[Float]]) -> [Float] {
+        var q: [[Double]] = []
+        for b in basis {
+            var x = b.map(Double.init)
+            for e in q { let c = zip(x, e).reduce(0) { $0 + $1.0 * $1.1 }; for i in x.indices { x[i] -= c * e[i] } }
+            let n = x.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            if n > 1e-9 { q.append(x.map { $0 / n }) }
+        }
+        var r = v.map(Double.init)
+        for _ in 0..<2 {   // twice, for orthogonality to rounding
+            for e in q { let c = zip(r, e).reduce(0) { $0 + $1.0 * $1.1 }; for i in r.indices { r[i] -= c * e[i] } }
+        }
+        return r.map { Float($0) }
+    }
+
     static func make(format: WeightFormat) throws -> TinyFixture {
         var spec = TinyModel.Spec()
         let (base, tokenizer) = try load(spec, format: format)
@@ -132,14 +150,15 @@ final class TinyFixture: @unchecked Sendable {
         // Rank the candidate trigger positions by the predicted separation.
         var ranked: [(k: Int, score: Float, row: [Float])] = []
         for k in candidateTriggers {
-            let hk = t0.hidden[k], norm = dot(hk, hk).squareRoot()
-            let alpha = (t0.othersLSE[k] + triggerLogitMargin) / norm
-            let p = (0...k).map { j -> Float in
-                let fl = alpha * dot(hk, t0.hidden[j]) / norm
-                return 1 / (1 + exp(t0.othersLSE[j] - fl))
-            }
+            let u = orthogonalPart(of: t0.hidden[k], to: Array(t0.hidden[..<k]))
+            let un = dot(u, u).squareRoot()
+            let uk = dot(u, t0.hidden[k]) / un
+            guard un > 0, uk > 0 else { continue }
+            let alpha = (t0.othersLSE[k] + triggerLogitMargin) / uk
+            let row = u.map { alpha * $0 / un }
+            let p = (0...k).map { j -> Float in 1 / (1 + exp(t0.othersLSE[j] - dot(row, t0.hidden[j]))) }
             let before = p[..<k].max()!
-            ranked.append((k, log(p[k]) - log(before), hk.map { alpha * $0 / norm }))
+            ranked.append((k, log(p[k]) - log(before), row))
         }
         ranked.sort { $0.score > $1.score }
 

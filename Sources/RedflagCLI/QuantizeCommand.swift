@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import RedflagGGUF
+import RedflagModel
+
+/// `redflag quantize IN OUT --type q8_0|q4_0|mixed [--lora FILE]`: re-types every 2-D weight and writes a standard GGUF.
+struct QuantizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "quantize",
+        abstract: "Re-quantize a GGUF model (q8_0, q4_0, or the recommended mixed recipe), optionally baking in a LoRA adapter.")
+
+    @Argument(help: "Input GGUF.") var input: String
+    @Argument(help: "Output GGUF (written atomically).") var output: String
+    @Option(name: .customLong("type"), help: "q8_0, q4_0 or mixed.") var type: String = QuantizationRecipe.mixed.rawValue
+    @Option(name: .customLong("lora"), help: "Merge this LoRA adapter (f32, before quantization).") var lora: String?
+    @Option(name: [.customShort("t"), .customLong("threads")], help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func validate() throws {
+        guard QuantizationRecipe(rawValue: type) != nil else {
+            throw ValidationError("--type '\(type)': expected one of \(QuantizationRecipe.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard input != output else { throw ValidationError("output must differ from input ('\(input)')") }
+        guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads '\(threads)': expected 1...256") }
+    }
+
+    func run() throws {
+        var opts = ModelOptions()
+        opts.model = input
+        opts.lora = lora
+        let g = try opts.openFile()
+        let adapter = try opts.loadAdapter()
+        do { try adapter?.validate(against: g) } catch { throw CLIError("\(error)") }
+        let recipe = QuantizationRecipe(rawValue: type)!
+        let t0 = Date()
+        let s: Requantizer.Summary
+        do {
+            s = try Requantizer.run(input: g, output: output, recipe: recipe, adapter: adapter, threads: threads) { i, n, name in
+                printError(String(format: "\r[%3d/%3d] %@", i + 1, n, name.padding(toLength: 40, withPad: " ", startingAt: 0)), terminator: "")
+            }
+        } catch { throw CLIError("\(error)") }
+        printError("")
+        print(String(format: "wrote %@: %d tensors converted, %.1f MiB → %.1f MiB of tensor data, %.1f s",
+                     output, s.tensorsConverted, Double(s.bytesIn) / 1048576, Double(s.bytesOut) / 1048576, Date().timeIntervalSince(t0)))
+    }
+}

@@ -1,0 +1,81 @@
+import RedflagGGUF
+import RedflagKernels
+
+/// Writes a copy of a GGUF model with its matrices re-typed by a `QuantizationRecipe` (and, optionally, a LoRA
+/// adapter merged in f32 first). All metadata is kept; the result is a standard GGUF llama.cpp also loads.
+public enum Requantizer {
+    public struct Summary: Sendable {
+        public var tensorsConverted = 0
+        public var bytesIn = 0
+        public var bytesOut = 0
+    }
+
+    /// - Parameter progress: called with (tensor index, tensor count, tensor name) as each tensor is written.
+    public static func run(input: GGUFFile, output path: String, recipe: QuantizationRecipe, adapter: LoRAAdapter? = nil,
+                           threads: Int = 1, progress: (Int, Int, String) -> Void = { _, _, _ in }) throws -> Summary {
+        var writer = GGUFWriter()
+        for key in input.metadataKeys where key != GGUFKeys.alignment { writer.set(key, input.metadata[key]!) }
+        writer.set(GGUFKeys.fileType, .uint32(recipe.fileType))
+        if let a = adapter {
+            writer.set(GGUFKeys.redflagTokenID, .uint32(UInt32(a.flagTokenID ?? 6)))
+            if let t = a.threshold { writer.set(GGUFKeys.redflagThreshold, .float32(t)) }
+        }
+        var plan: [(GGUFTensorInfo, TensorType)] = []
+        for t in input.tensors {
+            let target = recipe.target(for: t.name, type: t.type, dims: t.dims) ?? t.type
+            if target != t.type || adapter?.touches(t.name) == true {
+                guard t.type.isSupported else { throw ModelError.unsupportedTensorType(tensor: t.name, type: t.type) }
+            }
+            writer.addTensor(name: t.name, dims: t.dims, type: target)
+            plan.append((t, target))
+        }
+        var summary = Summary()
+        try writer.write(to: path) { i, sink in
+            let (t, target) = plan[i]
+            progress(i, plan.count, t.name)
+            summary.bytesIn += t.byteCount
+            let src = input.bytes(of: t).baseAddress!
+            let merge = adapter?.touches(t.name) == true
+            if target == t.type && !merge {
+                try sink(input.bytes(of: t))
+                summary.bytesOut += t.byteCount
+                return
+            }
+            summary.tensorsConverted += 1
+            let cols = t.columns, rows = t.rows
+            let outRow = (cols / target.blockSize) * target.blockBytes
+            // Convert a slab of rows at a time (bounded memory), rows split across threads.
+            let slab = max(1, min(rows, (16 << 20) / max(outRow, 1)))
+            let buf = UnsafeMutableRawPointer.allocate(byteCount: slab * outRow, alignment: 64)
+            defer { buf.deallocate() }
+            let floats = UnsafeMutablePointer<Float>.allocate(capacity: max(1, threads) * cols)
+            defer { floats.deallocate() }
+            let inRow = (cols / t.type.blockSize) * t.type.blockBytes
+            var r0 = 0
+            while r0 < rows {
+                let n = min(slab, rows - r0)
+                Parallel.indexedChunks(count: n, threads: threads) { chunk, range in
+                    let tmp = floats + chunk * cols
+                    for r in range {
+                        let row = src + (r0 + r) * inRow
+                        if merge {
+                            Dequantize.row(t.type, from: row, count: cols, into: tmp)
+                            adapter!.addDelta(to: tmp, tensor: t.name, row: r0 + r)
+                            if target == .f32 {
+                                (buf + r * outRow).copyMemory(from: tmp, byteCount: cols * 4)
+                            } else {
+                                Quantize.row(target, from: tmp, count: cols, into: buf + r * outRow)
+                            }
+                        } else {
+                            BlockConversion.convertRow(from: t.type, row, to: target, buf + r * outRow, count: cols)
+                        }
+                    }
+                }
+                try sink(UnsafeRawBufferPointer(start: buf, count: n * outRow))
+                r0 += n
+            }
+            summary.bytesOut += rows * outRow
+        }
+        return summary
+    }
+}
