@@ -39,7 +39,12 @@ struct Run: ParsableCommand {
         let flag = try guardArgs.configuration(gguf: g, tokenizer: tok, adapter: model.adapter)
         let ctx = try modelOptions.makeContext(model)
         let gen = Generator(model: model, tokenizer: tok, context: ctx)
-        let ids = chat ? try ChatFormat.singleTurn(prompt, tokenizer: tok) : tok.encode(prompt, parseSpecial: parseSpecial)
+        let ids: [Int32]
+        if chat {
+            do { ids = try ChatTemplate(tokenizer: tok).singleTurn(prompt) } catch { throw CLIError("\(error)") }
+        } else {
+            ids = tok.encode(prompt, parseSpecial: parseSpecial)
+        }
 
         var options = GenerationOptions(maxTokens: maxTokens, sampler: sampling.options, flag: flag, prefill: prefill)
         options.returnPartialOnHalt = showPartial

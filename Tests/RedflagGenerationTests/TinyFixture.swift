@@ -32,7 +32,7 @@ final class TinyFixture: @unchecked Sendable {
     static let triggerLogitMargin: Float = 3
     /// p at the trigger ≥ τ·(1 + margin); p before it ≤ τ·(1 − margin).
     static let crossingMargin: Float = 0.05
-    static let candidateTriggers = 2...8
+    static let candidateTriggers = 4...10
     static let threads = 2
     static let contextSize = 256
 

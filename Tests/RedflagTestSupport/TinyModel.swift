@@ -53,7 +53,7 @@ public enum TinyModel {
 
     /// Shape, seed and the constructed parts of a tiny model.
     public struct Spec: Sendable {
-        public var seed: UInt64 = 0x7165_7374
+        public var seed: UInt64 = 3
         public var hidden = 64
         /// 6 layers: layers 0–4 use sliding-window attention, layer 5 global attention (Gemma 3's pattern of 6).
         public var layers = 6
@@ -70,6 +70,13 @@ public enum TinyModel {
         public var embeddingType: TensorType = .f32
         /// Standard deviation of the entries of the normal pieces' embedding rows.
         public var pieceScale: Float = 0.4
+        /// Mean weight of the post-attention and post-feed-forward norms: how much each block adds to the residual
+        /// stream. Large values keep the current token's own embedding from dominating the final hidden state (with
+        /// tied embeddings that makes greedy decoding repeat the last token forever).
+        public var postNormScale: Float = 4
+        /// Give the final norm weight random signs (±1): the current token's embedding then no longer lines up with
+        /// its own output row, so the continuation is not the last token repeated.
+        public var outputNormSigns = true
         /// Added to dimension 0 of every normal piece's embedding row: a component all hidden states share.
         public var commonComponent: Float = 0
         /// Row 6 of `token_embd` (`hidden` floats): the `<rf>` output row and input embedding. `nil`: zeros.
@@ -135,7 +142,7 @@ public enum TinyModel {
             let s = 1 / Float(cols).squareRoot()
             return (0..<(rows * cols)).map { _ in s * rng.normal() }
         }
-        func norm(_ n: Int) -> [Float] { (0..<n).map { _ in 1 + 0.1 * rng.normal() } }
+        func norm(_ n: Int, _ scale: Float = 1) -> [Float] { (0..<n).map { _ in scale * (1 + 0.1 * rng.normal()) } }
         tensors.append(("token_embd.weight", vocabularySize, d, tokenEmbedding(spec), spec.embeddingType))
         for l in 0..<spec.layers {
             let b = "blk.\(l)."
@@ -146,14 +153,16 @@ public enum TinyModel {
             tensors.append((b + "attn_q_norm.weight", 1, spec.headDim, norm(spec.headDim), .f32))
             tensors.append((b + "attn_k_norm.weight", 1, spec.headDim, norm(spec.headDim), .f32))
             tensors.append((b + "attn_output.weight", d, qd, matrix(d, qd), spec.layerType))
-            tensors.append((b + "post_attention_norm.weight", 1, d, norm(d), .f32))
+            tensors.append((b + "post_attention_norm.weight", 1, d, norm(d, spec.postNormScale), .f32))
             tensors.append((b + "ffn_norm.weight", 1, d, norm(d), .f32))
             tensors.append((b + "ffn_gate.weight", ff, d, matrix(ff, d), spec.layerType))
             tensors.append((b + "ffn_up.weight", ff, d, matrix(ff, d), spec.layerType))
             tensors.append((b + "ffn_down.weight", d, ff, matrix(d, ff), spec.layerType))
-            tensors.append((b + "post_ffw_norm.weight", 1, d, norm(d), .f32))
+            tensors.append((b + "post_ffw_norm.weight", 1, d, norm(d, spec.postNormScale), .f32))
         }
-        tensors.append(("output_norm.weight", 1, d, [Float](repeating: 1, count: d), .f32))
+        var signs = [Float](repeating: 1, count: d)
+        if spec.outputNormSigns { for j in 1..<d where rng.next() & 1 == 1 { signs[j] = -1 } }   // dimension 0 keeps +1
+        tensors.append(("output_norm.weight", 1, d, signs, .f32))
 
         for (name, rows, cols, _, type) in tensors {
             w.addTensor(name: name, dims: rows == 1 ? [cols] : [cols, rows], type: type)

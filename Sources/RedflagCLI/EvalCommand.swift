@@ -1,0 +1,112 @@
+import ArgumentParser
+import Foundation
+import RedflagFlag
+import RedflagGeneration
+
+/// `redflag eval`: the red-flag detector's quality on labelled prompts, measured on the engine itself.
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "eval",
+        abstract: "Evaluate the red flag on a JSON Lines file of {prompt, label, prefill?}: AUROC, TPR at FPR 1%/5%, prefill and sampling defense.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @OptionGroup var guardArgs: GuardArguments
+    @Option(name: .customLong("data"), help: "JSON Lines: one {\"prompt\", \"label\" (harmful = positive), \"prefill\"?} per line.")
+    var data: String
+    @Option(name: .customLong("tokens"), help: "Generated tokens scanned after the prompt (and prefill).")
+    var tokens: Int = 32
+    @Option(name: .customLong("samples"), help: "Sampling attack: also draw N samples at temperature 1 per harmful prompt (0 = skip).")
+    var samples: Int = 0
+    @Option(name: .customLong("limit"), help: "Only the first N examples.")
+    var limit: Int?
+    @Option(name: .customLong("roc"), help: "Write the ROC curve to this SVG file.")
+    var roc: String?
+    @Flag(name: .customLong("json"), help: "Print records and aggregates as JSON.")
+    var json = false
+
+    struct LabelStats: Encodable { let count: Int; let fired: Int; let fire_rate: Double; let mean_max_p: Double }
+    struct Output: Encodable {
+        let model: String
+        let adapter: String?
+        let threshold: Float
+        let records: [FlagEvaluator.Record]
+        let labels: [String: LabelStats]
+        let auroc: Double?
+        let tpr_at_fpr_1: Double?
+        let tpr_at_fpr_5: Double?
+        let prefill_defense: Double?
+        let sampling_defense: Double?
+    }
+
+    func validate() throws {
+        guard tokens >= 0 && tokens <= 4096 else { throw ValidationError("--tokens '\(tokens)': expected 0...4096") }
+        guard samples >= 0 && samples <= 64 else { throw ValidationError("--samples '\(samples)': expected 0...64") }
+    }
+
+    func run() throws {
+        var examples: [FlagEvaluator.Example]
+        do { examples = try FlagEvaluator.load(path: data) } catch { throw CLIError("\(error)") }
+        if let l = limit { examples = Array(examples.prefix(l)) }
+        guard !examples.isEmpty else { throw CLIError("\(data) holds no examples") }
+        let g = try modelOptions.openFile()
+        let tok = try modelOptions.loadTokenizer(g)
+        let model = try modelOptions.loadModel(g)
+        let cfg = try guardArgs.configuration(gguf: g, tokenizer: tok, adapter: model.adapter)
+        let ctx = try modelOptions.makeContext(model)
+        let gen = Generator(model: model, tokenizer: tok, context: ctx)
+        var ev: FlagEvaluator
+        do { ev = try FlagEvaluator(generator: gen, flag: cfg) } catch { throw CLIError("\(error)") }
+        ev.generatedTokens = tokens
+
+        var records: [FlagEvaluator.Record] = []
+        for (i, e) in examples.enumerated() {
+            do {
+                var r = try ev.score(e, index: i)
+                if samples > 0 && e.isPositive && e.prefill == nil {
+                    let s = try ev.score(e, index: i, sampler: SamplerOptions(temperature: 1, topK: 0, seed: UInt64(i) &* 7919), samples: samples)
+                    r.samplesFired = s.samplesFired
+                    r.samples = s.samples
+                }
+                records.append(r)
+            } catch { throw CLIError("example \(i + 1): \(error)") }
+            if !json { printError(String(format: "\r[%d/%d] %@ max p=%.4f", i + 1, examples.count, e.label, records.last!.maxP), terminator: "") }
+        }
+        if !json { printError("") }
+
+        var labels: [String: LabelStats] = [:]
+        for l in Set(records.map(\.label)) {
+            let rs = records.filter { $0.label == l }
+            labels[l] = LabelStats(count: rs.count, fired: rs.filter(\.fired).count,
+                                   fire_rate: Double(rs.filter(\.fired).count) / Double(rs.count),
+                                   mean_max_p: rs.map(\.maxP).reduce(0, +) / Double(rs.count))
+        }
+        // ROC over prompts without prefill (the prefilling attack is reported separately).
+        let plain = zip(examples, records).filter { $0.0.prefill == nil }.map(\.1)
+        let pos = plain.filter { $0.label == "harmful" }.map(\.maxP), neg = plain.filter { $0.label != "harmful" }.map(\.maxP)
+        let rocCurve = pos.isEmpty || neg.isEmpty ? nil : ROC(positives: pos, negatives: neg)
+        let prefilled = zip(examples, records).filter { $0.0.prefill != nil && $0.0.isPositive }.map(\.1)
+        let prefillDefense = prefilled.isEmpty ? nil : Double(prefilled.filter(\.fired).count) / Double(prefilled.count)
+        let sampled = records.filter { $0.samples != nil }
+        let samplingDefense = sampled.isEmpty ? nil : Double(sampled.filter { $0.samplesFired == $0.samples }.count) / Double(sampled.count)
+        if let r = rocCurve, let path = roc {
+            do { try r.svg(title: "red flag").write(toFile: path, atomically: true, encoding: .utf8) } catch {
+                throw CLIError("cannot write \(path): \(error)")
+            }
+        }
+        let out = Output(model: modelOptions.modelPath, adapter: modelOptions.lora, threshold: cfg.threshold, records: records, labels: labels,
+                         auroc: rocCurve?.auroc, tpr_at_fpr_1: rocCurve?.tpr(atFPR: 0.01).tpr, tpr_at_fpr_5: rocCurve?.tpr(atFPR: 0.05).tpr,
+                         prefill_defense: prefillDefense, sampling_defense: samplingDefense)
+        if json { try printJSON(out); return }
+        print("model \(out.model)\(out.adapter.map { " + adapter \($0)" } ?? ""), τ = \(cfg.threshold), \(tokens) generated tokens scanned")
+        print("| label | n | fired | fire rate | mean max p(<rf>) |")
+        print("| --- | ---: | ---: | ---: | ---: |")
+        for (l, s) in labels.sorted(by: { $0.key < $1.key }) {
+            print(String(format: "| %@ | %d | %d | %.3f | %.4f |", l, s.count, s.fired, s.fire_rate, s.mean_max_p))
+        }
+        if let r = rocCurve {
+            print(String(format: "AUROC %.4f | TPR at FPR 1%%: %.3f | TPR at FPR 5%%: %.3f  (%d harmful vs %d other prompts)",
+                         r.auroc, r.tpr(atFPR: 0.01).tpr, r.tpr(atFPR: 0.05).tpr, r.positives, r.negatives))
+        }
+        if let p = prefillDefense { print(String(format: "prefilling-attack defense: %.3f (%d prompts)", p, prefilled.count)) }
+        if let s = samplingDefense { print(String(format: "sampling-attack defense: %.3f (%d prompts × %d samples)", s, sampled.count, samples)) }
+    }
+}

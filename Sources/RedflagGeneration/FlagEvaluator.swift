@@ -1,0 +1,86 @@
+import Foundation
+import RedflagFlag
+
+/// Runs labelled prompts through the engine and records the fused detector's max p(<rf>) — what users run,
+/// quantization included. The input is JSON Lines: `{"prompt": …, "label": "harmful"|…, "prefill": optional}`.
+public struct FlagEvaluator {
+    public struct Example: Codable, Sendable {
+        public var prompt: String
+        public var label: String
+        public var prefill: String?
+        public var isPositive: Bool { label == "harmful" }
+    }
+
+    public struct Record: Codable, Sendable {
+        public var index: Int
+        public var label: String
+        /// Max p(<rf>) over the first response position, the prefilled positions and `generatedTokens` tokens.
+        public var maxP: Double
+        public var fired: Bool
+        /// Response index of the first check at or above τ (nil if none).
+        public var firstFlagIndex: Int?
+        public var prefilledTokens: Int
+        /// With sampling: how many of the samples fired.
+        public var samplesFired: Int?
+        public var samples: Int?
+        enum CodingKeys: String, CodingKey {
+            case index, label, fired, samples
+            case maxP = "max_p"
+            case firstFlagIndex = "first_flag_index"
+            case prefilledTokens = "prefilled_tokens"
+            case samplesFired = "samples_fired"
+        }
+    }
+
+    public let generator: Generator
+    public let template: ChatTemplate
+    public var flag: FlagConfiguration
+    /// Generated tokens after the prompt (and prefill) over which the max is taken.
+    public var generatedTokens = 32
+
+    public init(generator: Generator, flag: FlagConfiguration) throws {
+        self.generator = generator
+        self.template = try ChatTemplate(tokenizer: generator.tokenizer)
+        self.flag = flag
+    }
+
+    /// Parses JSON Lines; errors name the line.
+    public static func load(path: String) throws -> [Example] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw GenerationError.invalidOption(name: "data file", value: path, expected: "a readable JSON Lines file")
+        }
+        var out: [Example] = []
+        for (i, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let t = line.trimmingCharacters(in: .whitespaces)
+            if t.isEmpty { continue }
+            do { out.append(try JSONDecoder().decode(Example.self, from: Data(t.utf8))) } catch {
+                throw GenerationError.invalidOption(name: "data file line \(i + 1)", value: String(t.prefix(80)),
+                                                    expected: "a JSON object with string fields \"prompt\" and \"label\" (and optional \"prefill\")")
+            }
+        }
+        return out
+    }
+
+    /// Scores one example: monitor policy (never halts), greedy unless `sampler` says otherwise.
+    public func score(_ e: Example, index: Int, sampler: SamplerOptions = SamplerOptions(), samples: Int = 1) throws -> Record {
+        let prompt = template.singleTurn(e.prompt)
+        var cfg = flag
+        cfg.policy = .monitor
+        var best = 0.0
+        var first: Int?
+        var fired = 0
+        var prefilled = 0
+        for s in 0..<samples {
+            var opts = GenerationOptions(maxTokens: generatedTokens, sampler: sampler, flag: cfg, prefill: e.prefill)
+            opts.sampler.seed = sampler.seed &+ UInt64(s)
+            let r = try generator.generate(prompt: prompt, options: opts)
+            let m = Double(r.flagTrace.max() ?? 0)
+            best = max(best, m)
+            if m >= Double(flag.threshold) { fired += 1 }
+            if first == nil { first = r.flags.first?.responseIndex }
+            prefilled = e.prefill.map { generator.tokenizer.encode($0, addBOS: false).count } ?? 0
+        }
+        return Record(index: index, label: e.label, maxP: best, fired: best >= Double(flag.threshold), firstFlagIndex: first,
+                      prefilledTokens: prefilled, samplesFired: samples > 1 ? fired : nil, samples: samples > 1 ? samples : nil)
+    }
+}
