@@ -50,7 +50,7 @@ let package = Package(
         // The red flag: fused LM head (online log-sum-exp), flag configuration and policies.
         .target(name: "RedflagFlag", dependencies: ["RedflagKernels", "RedflagModel", "RedflagGGUF"], swiftSettings: kernelSettings),
         // Sampler, generation loop, streaming events.
-        .target(name: "RedflagGeneration", dependencies: ["RedflagFlag", "RedflagModel", "RedflagTokenizer", "RedflagGGUF", "RedflagKernels"]),
+        .target(name: "RedflagGeneration", dependencies: ["RedflagFlag", "RedflagModel", "RedflagTokenizer", "RedflagGGUF", "RedflagKernels", "CLZ4"]),
         // The `redflag` command-line tool, one file per subcommand.
         .executableTarget(name: "RedflagCLI", dependencies: [
             "RedflagGeneration",

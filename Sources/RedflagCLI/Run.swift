@@ -25,6 +25,8 @@ struct Run: ParsableCommand {
     var showPartial = false
     @Option(name: .customLong("safe-message"), help: "Text shown instead of a halted answer.")
     var safeMessage = "I can't help with that."
+    @Option(name: .customLong("prompt-cache"), help: "Reuse the longest matching prompt prefix from this session file, and save the prompt's state to it.")
+    var promptCache: String?
     @Argument(help: "The prompt.")
     var prompt: String
 
@@ -46,6 +48,21 @@ struct Run: ParsableCommand {
             ids = tok.encode(prompt, parseSpecial: parseSpecial)
         }
 
+        if let cache = promptCache, FileManager.default.fileExists(atPath: cache) {
+            do {
+                let info = try SessionFile.load(cache, into: ctx)
+                printError("prompt cache: restored \(info.tokens) tokens from \(cache)")
+            } catch {
+                printError("prompt cache: ignoring \(cache): \(error)")
+            }
+        }
+        if let cache = promptCache {
+            do {
+                let evaluated = try gen.prime(ids)
+                try SessionFile.save(ctx, to: cache)
+                printError("prompt cache: evaluated \(evaluated) of \(ids.count) prompt tokens; saved to \(cache)")
+            } catch { throw CLIError("\(error)") }
+        }
         var options = GenerationOptions(maxTokens: maxTokens, sampler: sampling.options, flag: flag, prefill: prefill)
         options.returnPartialOnHalt = showPartial
         options.safeMessage = safeMessage
@@ -68,8 +85,8 @@ struct Run: ParsableCommand {
                 }
             }
         } catch { throw CLIError("\(error)") }
-        if !streamText || result.halted { print(streamText ? "" : result.text, terminator: result.halted ? "\n" : "") }
-        if !streamText && !result.halted { print(result.text, terminator: "") }
+        // Held-back text: the answer, or the safe message when the flag halted it.
+        if !streamText { print(result.text, terminator: "") }
         print("")
         if guardArgs.trace {
             for (i, p) in result.flagTrace.enumerated() { printError(String(format: "rf-trace %4d  p=%.6f", i, p)) }

@@ -14,6 +14,8 @@ public struct ChatTemplate: Sendable {
     public let tokenizer: Tokenizer
     let startOfTurn: Int32
     let endOfTurn: Int32
+    /// The id that closes a turn.
+    public var endOfTurnID: Int32 { endOfTurn }
 
     public init(tokenizer: Tokenizer) throws {
         guard let s = tokenizer.id(of: "<start_of_turn>"), let e = tokenizer.id(of: "<end_of_turn>") else {

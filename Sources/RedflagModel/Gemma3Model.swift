@@ -20,6 +20,9 @@ public final class Gemma3Model: @unchecked Sendable {
     /// The LoRA adapter merged at load, if any (its flag settings override the model's).
     public let adapter: LoRAAdapter?
 
+    /// Identity of the weights (computed once, on first use; ≈ 0.1 s for the 270M model).
+    public private(set) lazy var fingerprint: UInt64 = ModelFingerprint.compute(gguf: gguf, adapterPath: adapter?.path)
+
     /// Opens and loads the GGUF file at `path`.
     public convenience init(path: String, format: WeightFormat = .quantized, threads: Int = 1) throws {
         try self.init(gguf: try GGUFFile(path: path), format: format, threads: threads)

@@ -94,6 +94,14 @@ public final class InferenceContext: @unchecked Sendable {
         tokens.removeAll(keepingCapacity: true)
     }
 
+    /// Declares that the KV cache now holds `tokens` (written there by a session restore).
+    public func adoptRestoredCache(tokens restored: [Int32]) {
+        precondition(restored.count <= contextSize)
+        tokens.removeAll(keepingCapacity: true)
+        tokens.append(contentsOf: restored)
+        position = restored.count
+    }
+
     /// Keeps only the first `count` cached positions (for prompt-cache reuse and rewinding).
     public func truncate(to count: Int) {
         precondition(count >= 0 && count <= position)

@@ -205,8 +205,7 @@ class RedFlagModel(nn.Module):
     def logits(self, h, policy: bool = True):
         """h (N, D) -> logits (N, V) with column RF_ID from the policy / reference row."""
         row = self.rf_row if policy else self.rf_row_ref
-        if torch.is_autocast_enabled("cpu"):
-            h = h.to(torch.get_autocast_dtype("cpu"))
+        h = h.to(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else self.E.dtype)
         lg = F.linear(h, self.E_for(h.dtype))
         rf = h @ row.to(h.dtype)
         return torch.cat([lg[:, :RF_ID], rf[:, None], lg[:, RF_ID + 1:]], dim=1)

