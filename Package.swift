@@ -28,6 +28,8 @@ let package = Package(
     products: [
         .library(name: "Redflag", targets: ["RedflagGeneration", "RedflagFlag", "RedflagModel", "RedflagTokenizer", "RedflagGGUF", "RedflagKernels"]),
         .executable(name: "redflag", targets: ["RedflagCLI"]),
+        // The C ABI (include/redflag.h) as a shared library: libRedflagC.so.
+        .library(name: "RedflagC", type: .dynamic, targets: ["RedflagCAPI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -51,6 +53,8 @@ let package = Package(
         .target(name: "RedflagFlag", dependencies: ["RedflagKernels", "RedflagModel", "RedflagGGUF"], swiftSettings: kernelSettings),
         // Sampler, generation loop, streaming events.
         .target(name: "RedflagGeneration", dependencies: ["RedflagFlag", "RedflagModel", "RedflagTokenizer", "RedflagGGUF", "RedflagKernels", "CLZ4"]),
+        // The C ABI declared in include/redflag.h.
+        .target(name: "RedflagCAPI", dependencies: ["RedflagGeneration"]),
         // The `redflag` command-line tool, one file per subcommand.
         .executableTarget(name: "RedflagCLI", dependencies: [
             "RedflagGeneration",

@@ -89,7 +89,7 @@ struct Run: ParsableCommand {
         if !streamText { print(result.text, terminator: "") }
         print("")
         if guardArgs.trace {
-            for (i, p) in result.flagTrace.enumerated() { printError(String(format: "rf-trace %4d  p=%.6f", i, p)) }
+            for (i, p) in result.flagTrace.enumerated() { printError(String(format: "rf-trace %4d  p=%.4e", i, p)) }
         }
         let s = result.stats
         printError(String(format: "prompt: %d tokens (%d evaluated) in %.3f s, %.1f t/s | generated: %d tokens in %.3f s, %.1f t/s | finish: %@ | flags: %d, max p(<rf>) %.4f",

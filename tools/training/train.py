@@ -14,7 +14,8 @@ Cost control: the 262,144 x 640 LM head is applied only at the positions a
 loss uses; the KL terms use a random subset of at most --kl-positions
 positions per sequence (an unbiased estimate of the per-sequence mean); L_rf
 uses at most --rf-positions positions (random subset, same reason); the body
-runs under bf16 autocast unless --fp32.
+runs with frozen bf16 base weights (--precision bf16, default; LoRA and <rf>
+params stay fp32, all losses are computed in fp32), or --precision autocast / fp32.
 
 Usage:
   python tools/training/train.py --steps 5 --out .cache/redflag-smoke        # smoke test
@@ -25,14 +26,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import math
 import random
 import sys
 import time
 from pathlib import Path
 
-import torch
-import torch.nn.functional as F
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # spinning OpenMP threads collapse on a shared 2-core box
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rfcommon as rc  # noqa: E402
@@ -108,9 +111,10 @@ def subset(positions, k, rng):
 
 
 # ------------------------------------------------------------------ loss ----
-def kl_ref_policy(lp_ref, lp_pol):
-    """rows of log-probs (N, V) -> mean over rows of KL(ref || policy)."""
-    return (lp_ref.exp() * (lp_ref - lp_pol)).sum(-1).mean()
+def kl_ref_policy(ref, lp_pol):
+    """ref = (p_ref (N, V), sum_v p_ref log p_ref (N,)), lp_pol (N, V) -> mean_N KL(ref || policy)."""
+    p_ref, neg_ent = ref
+    return (neg_ent - torch.linalg.vecdot(p_ref, lp_pol)).mean()
 
 
 def step_loss(model, harm, ben, args, rng, autocast):
@@ -148,11 +152,14 @@ def step_loss(model, harm, ben, args, rng, autocast):
         with torch.no_grad():
             h_ref = model.hidden(ref_ids, policy=False)  # (B, T, D)
             ref_rows = [h_ref[b, rp] for b, _, rp in after_sel + ben_sel]
-            lp_ref = F.log_softmax(model.logits(torch.cat(ref_rows), policy=False).float(), -1)
+            lp_ref = F.log_softmax(model.logits(torch.cat(ref_rows), policy=False), -1, dtype=torch.float32)
+            p_ref = lp_ref.exp()
+            neg_ent = torch.linalg.vecdot(p_ref, lp_ref)
+            del lp_ref
         h = model.hidden(pol_ids, policy=True)  # (B, T', D)
         rows = [h[b, p] for b, p in rf_sel] + [h[b, p] for b, p, _ in after_sel + ben_sel]
-        lg = model.logits(torch.cat(rows), policy=True).float()  # (N, V)
-    lp = F.log_softmax(lg, -1)
+        lg = model.logits(torch.cat(rows), policy=True)  # (N, V)
+    lp = F.log_softmax(lg, -1, dtype=torch.float32)
 
     # split the rows back into the three terms
     o = 0
@@ -168,10 +175,10 @@ def step_loss(model, harm, ben, args, rng, autocast):
     l_after, l_ben = [], []
     ben_rf = []
     for _, p, _ in after_sel:
-        l_after.append(kl_ref_policy(lp_ref[r:r + len(p)], lp[o:o + len(p)]))
+        l_after.append(kl_ref_policy((p_ref[r:r + len(p)], neg_ent[r:r + len(p)]), lp[o:o + len(p)]))
         o += len(p); r += len(p)
     for _, p, _ in ben_sel:
-        l_ben.append(kl_ref_policy(lp_ref[r:r + len(p)], lp[o:o + len(p)]))
+        l_ben.append(kl_ref_policy((p_ref[r:r + len(p)], neg_ent[r:r + len(p)]), lp[o:o + len(p)]))
         ben_rf.append(lp[o:o + len(p), rc.RF_ID].exp().max().item())
         o += len(p); r += len(p)
 
@@ -188,16 +195,18 @@ def step_loss(model, harm, ben, args, rng, autocast):
 
 @torch.no_grad()
 def validate(model, val_h, val_b, autocast, n=16):
-    """Mean / max p(<rf>) over the first 16 response positions, harmful vs benign."""
+    """Max p(<rf>) over the first 16 response positions, harmful vs benign (n each)."""
     out = {}
     for name, exs in (("harmful", val_h[:n]), ("benign", val_b[:n])):
-        ps = []
-        for ex in exs:
-            ids, s = ex["ids"], ex["start"]
-            pos = list(range(s - 1, min(len(ids) - 1, s + 15)))
-            with autocast():
-                h = model.hidden(torch.tensor([ids]), policy=True)[0, pos]
-                ps.append(model.rf_logprob(h).exp().max().item())
+        with autocast():
+            h = model.hidden(pad([ex["ids"] for ex in exs]), policy=True)
+            rows = [h[b, list(range(ex["start"] - 1, min(len(ex["ids"]) - 1, ex["start"] + 15)))]
+                    for b, ex in enumerate(exs)]
+            lp = model.rf_logprob(torch.cat(rows))
+        ps, o = [], 0
+        for r in rows:
+            ps.append(lp[o:o + len(r)].exp().max().item())
+            o += len(r)
         out[f"val_{name}_maxp"] = sum(ps) / len(ps)
         out[f"val_{name}_frac>0.5"] = sum(p > 0.5 for p in ps) / len(ps)
     return out
