@@ -25,6 +25,8 @@ struct Run: ParsableCommand {
     var showPartial = false
     @Option(name: .customLong("safe-message"), help: "Text shown instead of a halted answer.")
     var safeMessage = "I can't help with that."
+    @Option(name: .customLong("reflect-template"), help: "Few-shot reflection examples for --guard reflect (default: templates/reflection.txt).")
+    var reflectTemplate: String?
     @Option(name: .customLong("prompt-cache"), help: "Reuse the longest matching prompt prefix from this session file, and save the prompt's state to it.")
     var promptCache: String?
     @Argument(help: "The prompt.")
@@ -41,13 +43,22 @@ struct Run: ParsableCommand {
         let flag = try guardArgs.configuration(gguf: g, tokenizer: tok, adapter: model.adapter)
         let ctx = try modelOptions.makeContext(model)
         let gen = Generator(model: model, tokenizer: tok, context: ctx)
-        let ids: [Int32]
+        var ids: [Int32]
         if chat {
             do { ids = try ChatTemplate(tokenizer: tok).singleTurn(prompt) } catch { throw CLIError("\(error)") }
         } else {
             ids = tok.encode(prompt, parseSpecial: parseSpecial)
         }
 
+        if flag.policy == .reflect {
+            let path = reflectTemplate ?? DefaultModel.candidateRoots().map { $0.appendingPathComponent("templates/reflection.txt").path }
+                .first { FileManager.default.fileExists(atPath: $0) }
+            guard let path else { throw CLIError("--guard reflect needs templates/reflection.txt (or --reflect-template FILE)") }
+            let template: ReflectionTemplate
+            do { template = try ReflectionTemplate(path: path) } catch { throw CLIError("\(error)") }
+            let body = ids.first == tok.bos ? Array(ids.dropFirst()) : ids
+            ids = (tok.addBOS ? [tok.bos] : []) + template.tokens(tokenizer: tok, flagToken: flag.tokenID) + body
+        }
         if let cache = promptCache, FileManager.default.fileExists(atPath: cache) {
             do {
                 let info = try SessionFile.load(cache, into: ctx)
@@ -88,6 +99,10 @@ struct Run: ParsableCommand {
         // Held-back text: the answer, or the safe message when the flag halted it.
         if !streamText { print(result.text, terminator: "") }
         print("")
+        if let f = result.flags.first(where: { $0.action == .reflected }) {
+            let after = String(result.rawText.dropFirst(f.textSoFar.count))
+            printError("\(red)[reflect] after the flag the model \(ReflectionTemplate.looksLikeRefusal(after) ? "refused" : "continued (treated it as a false alarm)")\(reset)")
+        }
         if guardArgs.trace {
             for (i, p) in result.flagTrace.enumerated() { printError(String(format: "rf-trace %4d  p=%.4e", i, p)) }
         }
