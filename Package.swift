@@ -67,6 +67,7 @@ let package = Package(
         .testTarget(name: "RedflagGGUFTests", dependencies: ["RedflagGGUF", "RedflagTestSupport"]),
         .testTarget(name: "RedflagTokenizerTests", dependencies: ["RedflagTokenizer", "RedflagGGUF", "RedflagTestSupport"]),
         .testTarget(name: "RedflagModelTests", dependencies: ["RedflagModel", "RedflagGGUF", "RedflagKernels", "RedflagTestSupport"]),
+        .testTarget(name: "RedflagCLITests", dependencies: ["RedflagCLI", "RedflagTestSupport"]),
         .testTarget(name: "RedflagGenerationTests", dependencies: ["RedflagGeneration", "RedflagTestSupport"]),
         .testTarget(name: "RedflagFlagTests", dependencies: ["RedflagFlag", "RedflagModel", "RedflagKernels", "RedflagTestSupport"]),
     ],

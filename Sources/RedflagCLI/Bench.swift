@@ -71,7 +71,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
-        var opts = ModelOptions()
+        var opts = try ModelOptions.parse([])
         opts.model = model
         opts.format = format
         opts.contextSize = contextSize

@@ -14,7 +14,7 @@ struct Inspect: ParsableCommand {
     struct Report: Encodable { let version: UInt32; let metadata: [String: String]; let tensors: [Tensor] }
 
     func run() throws {
-        var opts = ModelOptions()
+        var opts = try ModelOptions.parse([])
         opts.model = file
         let g = try opts.openFile()
         if json {

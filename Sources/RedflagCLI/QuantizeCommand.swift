@@ -23,7 +23,7 @@ struct QuantizeCommand: ParsableCommand {
     }
 
     func run() throws {
-        var opts = ModelOptions()
+        var opts = try ModelOptions.parse([])
         opts.model = input
         opts.lora = lora
         let g = try opts.openFile()

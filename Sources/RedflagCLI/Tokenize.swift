@@ -22,7 +22,7 @@ struct Tokenize: ParsableCommand {
     struct Decoded: Encodable { let text: String }
 
     func run() throws {
-        var opts = ModelOptions()
+        var opts = try ModelOptions.parse([])
         opts.model = model
         let tok = try opts.loadTokenizer(try opts.openFile())
         if decode {

@@ -56,17 +56,27 @@ public enum DotProducts {
 
     @inlinable @inline(__always)
     public static func q8_0(_ row: UnsafeRawPointer, _ xp: UnsafePointer<Int16>, _ xs: UnsafePointer<Float>, blocks: Int) -> Float {
-        var acc = SIMD8<Float>()
+        // Two accumulators (even and odd blocks) so consecutive FMAs do not wait on each other.
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
         let xr = UnsafeRawPointer(xp)
-        for b in 0..<blocks {
+        @inline(__always) func block(_ b: Int) -> SIMD8<Float> {
             let blk = row + b * 34
             let w = blk.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int16>.self)   // 32 int8 as 16 byte pairs
             let xE = xr.loadUnaligned(fromByteOffset: b * 64, as: SIMD16<Int16>.self)
             let xO = xr.loadUnaligned(fromByteOffset: b * 64 + 32, as: SIMD16<Int16>.self)
-            let isum = madd((w &<< 8) &>> 8, xE, w &>> 8, xO)
-            acc.addProduct(toFloat(isum), SIMD8(repeating: half(blk.loadUnaligned(as: UInt16.self)) * xs[b]))
+            return toFloat(madd((w &<< 8) &>> 8, xE, w &>> 8, xO))
         }
-        return acc.sum()
+        @inline(__always) func scale(_ b: Int) -> SIMD8<Float> {
+            SIMD8(repeating: half((row + b * 34).loadUnaligned(as: UInt16.self)) * xs[b])
+        }
+        var b = 0
+        while b + 2 <= blocks {
+            acc0.addProduct(block(b), scale(b))
+            acc1.addProduct(block(b + 1), scale(b + 1))
+            b += 2
+        }
+        if b < blocks { acc0.addProduct(block(b), scale(b)) }
+        return (acc0 + acc1).sum()
     }
 
     // MARK: Q4_0 · q8
@@ -91,9 +101,9 @@ public enum DotProducts {
     @inlinable @inline(__always)
     public static func q4_0(_ row: UnsafeRawPointer, _ xp: UnsafePointer<Int16>, _ xs: UnsafePointer<Float>,
                             _ xsum: UnsafePointer<Int32>, blocks: Int) -> Float {
-        var acc = SIMD8<Float>()
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
         let xr = UnsafeRawPointer(xp)
-        for b in 0..<blocks {
+        @inline(__always) func block(_ b: Int) -> (SIMD8<Float>, SIMD8<Float>) {
             let blk = row + b * 18
             let (wE, wO) = nibbles(blk.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self))   // 0…15
             let xE = xr.loadUnaligned(fromByteOffset: b * 64, as: SIMD16<Int16>.self)
@@ -101,9 +111,17 @@ public enum DotProducts {
             // Σ (q − 8)·x = Σ q·x − 8·Σ x; the correction goes into lane 0.
             var isum = madd(wE, xE, wO, xO)
             isum[0] &-= 8 &* xsum[b]
-            acc.addProduct(toFloat(isum), SIMD8(repeating: half(blk.loadUnaligned(as: UInt16.self)) * xs[b]))
+            return (toFloat(isum), SIMD8(repeating: half(blk.loadUnaligned(as: UInt16.self)) * xs[b]))
         }
-        return acc.sum()
+        var b = 0
+        while b + 2 <= blocks {
+            let (v0, s0) = block(b), (v1, s1) = block(b + 1)
+            acc0.addProduct(v0, s0)
+            acc1.addProduct(v1, s1)
+            b += 2
+        }
+        if b < blocks { let (v, sc) = block(b); acc0.addProduct(v, sc) }
+        return (acc0 + acc1).sum()
     }
 
     // MARK: Q4_1 · q8
@@ -129,19 +147,27 @@ public enum DotProducts {
     @inlinable @inline(__always)
     public static func q4_1(_ row: UnsafeRawPointer, _ xp: UnsafePointer<Int16>, _ xs: UnsafePointer<Float>,
                             _ xsum: UnsafePointer<Int32>, blocks: Int) -> Float {
-        var acc = SIMD8<Float>()
+        var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
         var mins: Float = 0
         let xr = UnsafeRawPointer(xp)
-        for b in 0..<blocks {
+        @inline(__always) func block(_ b: Int) -> (SIMD8<Float>, SIMD8<Float>, Float) {
             let blk = row + b * 20
             let (wE, wO) = nibbles(blk.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self))
             let xE = xr.loadUnaligned(fromByteOffset: b * 64, as: SIMD16<Int16>.self)
             let xO = xr.loadUnaligned(fromByteOffset: b * 64 + 32, as: SIMD16<Int16>.self)
             let d = half(blk.loadUnaligned(as: UInt16.self))
             let m = half(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-            acc.addProduct(toFloat(madd(wE, xE, wO, xO)), SIMD8(repeating: d * xs[b]))
-            mins += m * xs[b] * Float(xsum[b])
+            return (toFloat(madd(wE, xE, wO, xO)), SIMD8(repeating: d * xs[b]), m * xs[b] * Float(xsum[b]))
         }
-        return acc.sum() + mins
+        var b = 0
+        while b + 2 <= blocks {
+            let (v0, s0, m0) = block(b), (v1, s1, m1) = block(b + 1)
+            acc0.addProduct(v0, s0)
+            acc1.addProduct(v1, s1)
+            mins += m0 + m1
+            b += 2
+        }
+        if b < blocks { let (v, sc, m) = block(b); acc0.addProduct(v, sc); mins += m }
+        return (acc0 + acc1).sum() + mins
     }
 }

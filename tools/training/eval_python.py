@@ -247,7 +247,7 @@ def main():
             ids, s = renderer.render(r["prompt"], r["response"], max_prompt=96, max_len=160)
             p = sc.teacher_forced(ids, s)
             cal_rows.append(dict(id=r["id"], kind=r["kind"], source=r["source"], kl_start=r["kl_start"],
-                                 max_p=max(p), first_p=p[0], p=[round(v, 6) for v in p]))
+                                 max_p=max(p), first_p=p[0], p=[float(f"{v:.4g}") for v in p]))
         with open(out / "calibration_examples.jsonl", "w") as f:
             for row in cal_rows:
                 f.write(json.dumps(row) + "\n")
@@ -291,7 +291,7 @@ def main():
             p = p_gen[0]
             rec = dict(id=r["id"], source=r["source"], label=r["label"], group=r["group"],
                        first=p[0], gen_max=max(p), gen_argmax=int(max(range(len(p)), key=p.__getitem__)),
-                       p_gen=[round(v, 6) for v in p], gen_text=tok.decode(toks[0]), n_prompt_tokens=len(ids))
+                       p_gen=[float(f"{v:.4g}") for v in p], gen_text=tok.decode(toks[0]), n_prompt_tokens=len(ids))
             if "prefill" not in skip and r.get("prefill") and r["label"] == "harmful":
                 pre = renderer.text(r["prefill"])
                 p_ctx, p_pg, toks2 = sc.generate(ids + pre, args.prefill_gen, n_score_ctx=len(pre) + 1)

@@ -1,0 +1,148 @@
+import Foundation
+import RedflagTestSupport
+import XCTest
+
+/// The `redflag` executable: machine-readable contracts, bad values, exit statuses.
+final class CLITests: XCTestCase {
+    /// The built executable, next to the test bundle.
+    static var binary: URL {
+        var dir = Bundle(for: CLITests.self).bundleURL.deletingLastPathComponent()
+        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("redflag").path) {
+            dir = TestPaths.repoRoot.appendingPathComponent(".build/release")
+        }
+        return dir.appendingPathComponent("redflag")
+    }
+
+    struct Output { let status: Int32; let stdout: String; let stderr: String }
+
+    func run(_ args: [String], env: [String: String] = [:]) throws -> Output {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = args
+        p.currentDirectoryURL = TestPaths.repoRoot
+        var e = ProcessInfo.processInfo.environment
+        for (k, v) in env { e[k] = v }
+        p.environment = e
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), r = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: r, as: UTF8.self))
+    }
+
+    func json(_ s: String) throws -> Any {
+        try JSONSerialization.jsonObject(with: Data(s.trimmingCharacters(in: .whitespacesAndNewlines).utf8))
+    }
+
+    override func setUpWithError() throws {
+        guard TestPaths.modelExists else { throw XCTSkip(TestPaths.modelMissingMessage) }
+        XCTAssert(FileManager.default.fileExists(atPath: Self.binary.path), "redflag binary not found at \(Self.binary.path)")
+    }
+
+    func testTokenizeJSONContractMatchesGolden() throws {
+        let g = try TestPaths.golden("tokenizer")
+        for c in (g["cases"] as! [[String: Any]]).prefix(8) {
+            let text = c["text"] as! String
+            if text.hasPrefix("-") || text.isEmpty { continue }
+            let o = try run(["tokenize", "--json", "--no-bos", text])
+            XCTAssertEqual(o.status, 0, o.stderr)
+            let obj = try json(o.stdout) as! [String: Any]
+            XCTAssertEqual(obj["ids"] as? [Int], c["ids_bos0_special0"] as? [Int], text)
+            XCTAssertEqual(obj["pieces"] as? [String], c["pieces_bos0_special0"] as? [String], text)
+        }
+        let special = try json(try run(["tokenize", "--json", "--parse-special", "<start_of_turn>user"]).stdout) as! [String: Any]
+        XCTAssertEqual((special["ids"] as! [Int]).prefix(2), [2, 105])
+        let plain = try json(try run(["tokenize", "--json", "<unused0>"]).stdout) as! [String: Any]
+        XCTAssertFalse((plain["ids"] as! [Int]).contains(6), "user text must not become <rf>")
+        let dec = try json(try run(["tokenize", "--decode", "--json", "9259", "1902"]).stdout) as! [String: Any]
+        XCTAssertEqual(dec["text"] as? String, "Hello world")
+    }
+
+    func testNextJSONContract() throws {
+        let o = try run(["next", "--json", "--top", "5", "--greedy", "3", "-t", "2", "The capital of France is"])
+        XCTAssertEqual(o.status, 0, o.stderr)
+        let obj = try json(o.stdout) as! [String: Any]
+        let top = obj["top"] as! [[String: Any]]
+        XCTAssertEqual(top.count, 5)
+        XCTAssertEqual(top[0]["id"] as? Int, 506)            // "▁the", as llama.cpp and the f64 reference
+        let lp = (top[0]["logprob"] as! NSNumber).doubleValue
+        XCTAssertEqual(lp, -1.654, accuracy: 0.05)
+        XCTAssertEqual((obj["greedy_ids"] as! [Int]).count, 3)
+    }
+
+    func testBadValuesGiveClearErrors() throws {
+        let notGGUF = TestPaths.temporaryDirectory().appendingPathComponent("text.gguf")
+        try Data("this is plain text, not a model".utf8).write(to: notGGUF)
+        let cases: [([String], String)] = [
+            (["run", "--threads", "0", "x"], "--threads '0'"),
+            (["run", "--guard", "panic", "x"], "--guard 'panic'"),
+            (["run", "--rf-threshold", "2", "x"], "--rf-threshold '2.0'"),
+            (["run", "--top-p", "0", "x"], "top-p"),
+            (["run", "--ctx", "8", "x"], "--ctx '8'"),
+            (["run", "--format", "fp8", "x"], "--format 'fp8'"),
+            (["run", "-m", "/nonexistent.gguf", "x"], "model file not found: /nonexistent.gguf"),
+            (["run", "--rf-token", "<nope>", "x"], "--rf-token '<nope>'"),
+            (["bench", "--tests", "xx9"], "--tests 'xx9'"),
+            (["quantize", "a.gguf", "b.gguf", "--type", "q3"], "--type 'q3'"),
+            (["inspect", notGGUF.path], "not a GGUF file: magic is 0x73696874"),
+        ]
+        for (args, fragment) in cases {
+            let o = try run(args)
+            XCTAssertNotEqual(o.status, 0, "\(args) should fail")
+            XCTAssert(o.stderr.contains(fragment), "\(args): stderr lacks '\(fragment)': \(o.stderr)")
+            XCTAssertFalse(o.stderr.contains("Fatal error"), "\(args) crashed: \(o.stderr)")
+        }
+        let missing = try run(["run", "x"], env: ["REDFLAG_MODEL": ""].merging(["HOME": "/tmp"]) { $1 })
+        XCTAssertEqual(missing.status, 0, "the default model is found from the repository: \(missing.stderr)")
+    }
+
+    func testDefaultModelMissingSaysHowToFetch() throws {
+        let tmp = TestPaths.temporaryDirectory()
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = ["next", "x"]
+        p.currentDirectoryURL = tmp
+        let err = Pipe()
+        p.standardError = err
+        p.standardOutput = Pipe()
+        // A copy of the binary outside the repository cannot find models/ next to itself either.
+        let copy = tmp.appendingPathComponent("redflag")
+        try FileManager.default.copyItem(at: Self.binary, to: copy)
+        p.executableURL = copy
+        var env = ProcessInfo.processInfo.environment
+        env["REDFLAG_MODEL"] = nil
+        p.environment = env
+        try p.run()
+        let msg = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 1)
+        XCTAssert(msg.contains("default model not found") && msg.contains("python3 tools/fetch_model.py"), msg)
+    }
+
+    func testHaltExitsWithDistinctStatusAndWithholdsText() throws {
+        // τ far below the base model's p(<rf>) at the first response position: the flag fires at once.
+        let o = try run(["run", "-n", "8", "-t", "2", "--guard", "halt", "--rf-threshold", "1e-30", "The capital of France is"])
+        XCTAssertEqual(o.status, 3, o.stderr)
+        XCTAssert(o.stderr.contains("[red flag]") && o.stderr.contains("halted"), o.stderr)
+        XCTAssert(o.stdout.contains("I can't help with that."), o.stdout)
+        let m = try run(["run", "-n", "8", "-t", "2", "--guard", "monitor", "--rf-threshold", "1e-30", "The capital of France is"])
+        XCTAssertEqual(m.status, 0, m.stderr)
+        XCTAssert(m.stdout.contains("the capital"), m.stdout)
+        XCTAssertFalse(m.stdout.contains("<unused0>"))
+    }
+
+    func testBenchJSONContract() throws {
+        let o = try run(["bench", "--json", "-t", "1", "--tests", "pp8,tg4", "-r", "1", "--guard", "off,halt", "--ctx", "64"])
+        XCTAssertEqual(o.status, 0, o.stderr)
+        let rows = try json(o.stdout) as! [[String: Any]]
+        XCTAssertEqual(rows.count, 4)
+        for r in rows {
+            XCTAssert(["pp8", "tg4"].contains(r["test"] as! String))
+            XCTAssertEqual(r["threads"] as? Int, 1)
+            XCTAssertGreaterThan((r["tps_mean"] as! NSNumber).doubleValue, 0)
+            XCTAssertNotNil(r["tps_sd"])
+        }
+    }
+}
