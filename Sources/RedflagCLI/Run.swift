@@ -61,17 +61,22 @@ struct Run: ParsableCommand {
         }
         if let cache = promptCache, FileManager.default.fileExists(atPath: cache) {
             do {
+                let t0 = Date()
                 let info = try SessionFile.load(cache, into: ctx)
-                printError("prompt cache: restored \(info.tokens) tokens from \(cache)")
+                printError(String(format: "prompt cache: restored %d tokens from %@ in %.3f s", info.tokens, cache, Date().timeIntervalSince(t0)))
             } catch {
                 printError("prompt cache: ignoring \(cache): \(error)")
             }
         }
         if let cache = promptCache {
             do {
+                let t0 = Date()
                 let evaluated = try gen.prime(ids)
-                try SessionFile.save(ctx, to: cache)
-                printError("prompt cache: evaluated \(evaluated) of \(ids.count) prompt tokens; saved to \(cache)")
+                let t1 = Date()
+                let info = try SessionFile.save(ctx, to: cache)
+                printError(String(format: "prompt cache: evaluated %d of %d prompt tokens in %.3f s; saved %d tokens to %@ in %.3f s (%d bytes, %d raw)",
+                                  evaluated, ids.count, t1.timeIntervalSince(t0), info.tokens, cache, Date().timeIntervalSince(t1),
+                                  info.fileBytes, info.rawBytes))
             } catch { throw CLIError("\(error)") }
         }
         var options = GenerationOptions(maxTokens: maxTokens, sampler: sampling.options, flag: flag, prefill: prefill)

@@ -56,6 +56,9 @@ public enum DotProducts {
 
     @inlinable @inline(__always)
     public static func q8_0(_ row: UnsafeRawPointer, _ xp: UnsafePointer<Int16>, _ xs: UnsafePointer<Float>, blocks: Int) -> Float {
+        #if arch(arm64)
+        return DotProductsARM.q8_0(row, xp, xs, blocks: blocks)
+        #else
         // Two accumulators (even and odd blocks) so consecutive FMAs do not wait on each other.
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
         let xr = UnsafeRawPointer(xp)
@@ -77,6 +80,7 @@ public enum DotProducts {
         }
         if b < blocks { acc0.addProduct(block(b), scale(b)) }
         return (acc0 + acc1).sum()
+        #endif
     }
 
     // MARK: Q4_0 · q8
@@ -101,6 +105,9 @@ public enum DotProducts {
     @inlinable @inline(__always)
     public static func q4_0(_ row: UnsafeRawPointer, _ xp: UnsafePointer<Int16>, _ xs: UnsafePointer<Float>,
                             _ xsum: UnsafePointer<Int32>, blocks: Int) -> Float {
+        #if arch(arm64)
+        return DotProductsARM.q4_0(row, xp, xs, xsum, blocks: blocks)
+        #else
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
         let xr = UnsafeRawPointer(xp)
         @inline(__always) func block(_ b: Int) -> (SIMD8<Float>, SIMD8<Float>) {
@@ -122,6 +129,7 @@ public enum DotProducts {
         }
         if b < blocks { let (v, sc) = block(b); acc0.addProduct(v, sc) }
         return (acc0 + acc1).sum()
+        #endif
     }
 
     // MARK: Q4_1 · q8
@@ -147,6 +155,9 @@ public enum DotProducts {
     @inlinable @inline(__always)
     public static func q4_1(_ row: UnsafeRawPointer, _ xp: UnsafePointer<Int16>, _ xs: UnsafePointer<Float>,
                             _ xsum: UnsafePointer<Int32>, blocks: Int) -> Float {
+        #if arch(arm64)
+        return DotProductsARM.q4_1(row, xp, xs, xsum, blocks: blocks)
+        #else
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
         var mins: Float = 0
         let xr = UnsafeRawPointer(xp)
@@ -169,5 +180,6 @@ public enum DotProducts {
         }
         if b < blocks { let (v, sc, m) = block(b); acc0.addProduct(v, sc); mins += m }
         return (acc0 + acc1).sum() + mins
+        #endif
     }
 }

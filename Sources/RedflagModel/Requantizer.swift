@@ -20,22 +20,28 @@ public enum Requantizer {
             writer.set(GGUFKeys.redflagTokenID, .uint32(UInt32(a.flagTokenID ?? 6)))
             if let t = a.threshold { writer.set(GGUFKeys.redflagThreshold, .float32(t)) }
         }
-        var plan: [(GGUFTensorInfo, TensorType)] = []
+        // (source tensor, name written, target type)
+        var plan: [(GGUFTensorInfo, String, TensorType)] = []
         for t in input.tensors {
             let target = recipe.target(for: t.name, type: t.type, dims: t.dims) ?? t.type
             if target != t.type || adapter?.touches(t.name) == true {
                 guard t.type.isSupported else { throw ModelError.unsupportedTensorType(tensor: t.name, type: t.type) }
             }
             writer.addTensor(name: t.name, dims: t.dims, type: target)
-            plan.append((t, target))
+            plan.append((t, t.name, target))
+            if t.name == TensorNames.tokenEmbedding, recipe.untiesOutput, input.tensor(TensorNames.output) == nil {
+                let outType = recipe.target(for: TensorNames.output, type: t.type, dims: t.dims) ?? t.type
+                writer.addTensor(name: TensorNames.output, dims: t.dims, type: outType)
+                plan.append((t, TensorNames.output, outType))
+            }
         }
         var summary = Summary()
         try writer.write(to: path) { i, sink in
-            let (t, target) = plan[i]
-            progress(i, plan.count, t.name)
+            let (t, name, target) = plan[i]
+            progress(i, plan.count, name)
             summary.bytesIn += t.byteCount
             let src = input.bytes(of: t).baseAddress!
-            let merge = adapter?.touches(t.name) == true
+            let merge = adapter?.touches(t.name) == true   // the source's adapter (a copied output gets it too)
             if target == t.type && !merge {
                 try sink(input.bytes(of: t))
                 summary.bytesOut += t.byteCount
@@ -63,9 +69,15 @@ public enum Requantizer {
                             adapter!.addDelta(to: tmp, tensor: t.name, row: r0 + r)
                             if target == .f32 {
                                 (buf + r * outRow).copyMemory(from: tmp, byteCount: cols * 4)
+                            } else if target == .q4_1 {
+                                QuantizeSearch.q4_1(from: tmp, count: cols, into: buf + r * outRow)
                             } else {
                                 Quantize.row(target, from: tmp, count: cols, into: buf + r * outRow)
                             }
+                        } else if target == .q4_1 && t.type != .q4_K {
+                            // Re-rounding to 4 bits: search for the best scale/offset per block (offline, once).
+                            Dequantize.row(t.type, from: row, count: cols, into: tmp)
+                            QuantizeSearch.q4_1(from: tmp, count: cols, into: buf + r * outRow)
                         } else {
                             BlockConversion.convertRow(from: t.type, row, to: target, buf + r * outRow, count: cols)
                         }
