@@ -13,6 +13,8 @@ struct QuantizeCommand: ParsableCommand {
     @Option(name: .customLong("type"), help: "q8_0, q4_0 or mixed.") var type: String = QuantizationRecipe.mixed.rawValue
     @Option(name: .customLong("lora"), help: "Merge this LoRA adapter (f32, before quantization).") var lora: String?
     @Option(name: [.customShort("t"), .customLong("threads")], help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("calibration"), help: "Text whose hidden states weight the 4-bit output projection's error (mixed; default: /usr/share/common-licenses/Apache-2.0 when present). 'none' disables.")
+    var calibration: String?
 
     func validate() throws {
         guard QuantizationRecipe(rawValue: type) != nil else {
@@ -31,9 +33,23 @@ struct QuantizeCommand: ParsableCommand {
         do { try adapter?.validate(against: g) } catch { throw CLIError("\(error)") }
         let recipe = QuantizationRecipe(rawValue: type)!
         let t0 = Date()
+        var importance: [Float]?
+        let defaultText = "/usr/share/common-licenses/Apache-2.0"
+        let calib = calibration ?? (FileManager.default.fileExists(atPath: defaultText) ? defaultText : "none")
+        if recipe.untiesOutput && calib != "none" {
+            guard let data = FileManager.default.contents(atPath: calib) else { throw CLIError("cannot read calibration text '\(calib)'") }
+            do {
+                let tok = try opts.loadTokenizer(g)
+                let model = try Gemma3Model(gguf: g, format: .quantized, threads: threads, adapter: adapter)
+                let ids = tok.encode(String(decoding: data, as: UTF8.self), addBOS: true)
+                importance = try OutputCalibration.hiddenMeanSquares(model: model, tokens: ids, bos: tok.bos, threads: threads)
+                printError(String(format: "calibrated the output projection on %@ (%.1f s)", calib, Date().timeIntervalSince(t0)))
+            } catch { throw CLIError("calibration: \(error)") }
+        }
         let s: Requantizer.Summary
         do {
-            s = try Requantizer.run(input: g, output: output, recipe: recipe, adapter: adapter, threads: threads) { i, n, name in
+            s = try Requantizer.run(input: g, output: output, recipe: recipe, adapter: adapter, outputImportance: importance,
+                                    threads: threads) { i, n, name in
                 printError(String(format: "\r[%3d/%3d] %@", i + 1, n, name.padding(toLength: 40, withPad: " ", startingAt: 0)), terminator: "")
             }
         } catch { throw CLIError("\(error)") }

@@ -115,7 +115,9 @@ public final class Generator: @unchecked Sendable {
             let action: FlagAction
             switch f.policy {
             case .halt: action = .halted
-            case .reflect: action = reflections < f.maxReflections ? .reflected : .reported
+            case .reflect:
+                // Reflected only when <rf> actually goes into the context (room for it and for the next token).
+                action = reflections < f.maxReflections && context.position + 1 < context.contextSize ? .reflected : .reported
             case .monitor, .off: action = .reported
             }
             let event = FlagEvent(responseIndex: tokens.count, position: context.position, probability: p,
@@ -126,7 +128,6 @@ public final class Generator: @unchecked Sendable {
             if action == .halted { return true }
             if action == .reflected {
                 reflections += 1
-                guard context.position + 1 < context.contextSize else { return false }
                 try context.evaluate(token: f.tokenID)      // the model sees <rf> as it was trained to
                 reading = project()
             }

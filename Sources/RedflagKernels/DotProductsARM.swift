@@ -1,51 +1,99 @@
 #if arch(arm64)
 /// aarch64 bodies of the int8 dot products in `DotProducts` (same arguments, same integer sums; only the
-/// float accumulation order differs, within `DotProductTests`' tolerance).
+/// float accumulation order differs, within `DotProductTests`' tolerance). `DotProducts.q8_0/q4_0/q4_1`
+/// forward here on arm64; the x86 code is untouched.
 ///
-/// Every block reduces 32 int8·int8 products to one int32 with the "reduce form"
-/// `(widen(a) &* widen(b)).wrappedSum()` over 16-lane vectors, widened lane by lane in `@inline(__always)`
-/// code (the generic `SIMD16<Int32>(truncatingIfNeeded:)` is an out-of-line call). LLVM lowers that form to
-/// `sdot` + `addv` when the target has the dot-product extension (`-target-cpu cortex-a76`, Pi 5) and to
-/// `smull`/`smull2` + `saddl`/`saddw(2)` + `addv` otherwise (`cortex-a72`, Pi 4, or no CPU given).
-/// `tools/neon-table.sh` checks the release objects for exactly that and for no `bl` inside any loop.
+/// Products are reduced with the form `(widen(a) &* widen(b)).wrappedSum()` over int8 vectors, which LLVM
+/// lowers to `sdot` + `addv` when the target has the dot-product extension (`-target-cpu cortex-a76`,
+/// Pi 5) and to `smull`/`smull2` + `smlal(2)`/`saddl(2)` + `addv` otherwise (`cortex-a72`, Pi 4, or no CPU
+/// given). The form is fragile; each choice below was checked with Swift 6.0.3 (Debian trixie, the
+/// aarch64 build) and 6.3.1, and `tools/neon-table.sh` checks the release objects:
+/// - the widening is written lane by lane (the generic `SIMD32<Int32>(truncatingIfNeeded:)` is a call);
+/// - operands are loads, shuffles of loads, or 16-lane arithmetic on loads. Shuffling a computed vector
+///   (weights de-interleaved, or two 16-lane nibble halves concatenated) moves the shuffle behind the
+///   extension and loses `sdot`; `SIMD32` shifts and masks are lane-by-lane loops in 6.0.3;
+/// - nibble weights are taken minus 8, so their sign is unknown to LLVM (a known non-negative operand is
+///   zero-extended, and the mixed sign/zero form has no `sdot` without i8mm);
+/// - Q8_0: one 32-lane reduction per block; Q4: two 16-lane reductions, each converted to Float before
+///   they are added (integer sums of two reductions are merged into one and lose `sdot`; exact, |Σ| < 2²⁴);
+/// - one accumulator: with two independent block chains the SLP vectorizer pairs the two blocks'
+///   reductions into 2-lane code.
 ///
-/// Activations arrive as `QuantizedActivations.pairs` (int16, per block 16 even lanes then 16 odd lanes);
-/// `natural` turns one block back into 32 int8 values in their natural order with two 128-bit
-/// shift-insert/merge operations, so the weights are used exactly as stored.
+/// Activations arrive as `QuantizedActivations.pairs` (int16; per block 16 even lanes, then 16 odd lanes);
+/// their low bytes are the int8 values, and `natural` interleaves them back into natural order (`trn1`).
+/// Passing `QuantizedActivations.values` (int8, natural order) instead would save those two `trn1` per block.
 @usableFromInline
 enum DotProductsARM {
-    /// Lane-wise sign extension, written out so it always inlines (one `sshll`/`sshll2` pair or folded
-    /// into `smull`/`sdot`).
+    /// Lane-wise sign extension, written out so it always inlines (folded into `sdot`/`smull`).
+    @inline(__always) @usableFromInline
+    static func widen(_ v: SIMD32<Int8>) -> SIMD32<Int32> {
+        SIMD32(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]),
+            Int32(v[8]), Int32(v[9]), Int32(v[10]), Int32(v[11]), Int32(v[12]), Int32(v[13]), Int32(v[14]), Int32(v[15]),
+            Int32(v[16]), Int32(v[17]), Int32(v[18]), Int32(v[19]), Int32(v[20]), Int32(v[21]), Int32(v[22]), Int32(v[23]),
+            Int32(v[24]), Int32(v[25]), Int32(v[26]), Int32(v[27]), Int32(v[28]), Int32(v[29]), Int32(v[30]), Int32(v[31]))
+    }
+
     @inline(__always) @usableFromInline
     static func widen(_ v: SIMD16<Int8>) -> SIMD16<Int32> {
         SIMD16(Int32(v[0]), Int32(v[1]), Int32(v[2]), Int32(v[3]), Int32(v[4]), Int32(v[5]), Int32(v[6]), Int32(v[7]),
-               Int32(v[8]), Int32(v[9]), Int32(v[10]), Int32(v[11]), Int32(v[12]), Int32(v[13]), Int32(v[14]), Int32(v[15]))
+            Int32(v[8]), Int32(v[9]), Int32(v[10]), Int32(v[11]), Int32(v[12]), Int32(v[13]), Int32(v[14]), Int32(v[15]))
     }
 
-    /// Σ a[i]·b[i] over 16 int8 lanes (exact: |Σ| ≤ 16·128² fits int32).
+    /// Σ a[i]·b[i] over 32 int8 lanes (exact: |Σ| ≤ 32·128² fits int32).
+    @inline(__always) @usableFromInline
+    static func dot(_ a: SIMD32<Int8>, _ b: SIMD32<Int8>) -> Int32 {
+        (widen(a) &* widen(b)).wrappedSum()
+    }
+
+    /// Σ a[i]·b[i] over 16 int8 lanes.
     @inline(__always) @usableFromInline
     static func dot(_ a: SIMD16<Int8>, _ b: SIMD16<Int8>) -> Int32 {
         (widen(a) &* widen(b)).wrappedSum()
     }
 
-    /// Block `b` of the even/odd int16 activation pairs as int8 values in natural order
-    /// (`x[0…15]`, `x[16…31]`): lane i of `(even & 0xFF) | (odd << 8)` holds bytes x[2i], x[2i+1].
+    /// Block `blk` of the int16 activation pairs as its two 32-byte halves (even lanes, odd lanes);
+    /// byte 2i of each is the int8 value of lane i (values are in −127…127).
     @inline(__always) @usableFromInline
-    static func natural(_ xr: UnsafeRawPointer, _ b: Int) -> (SIMD16<Int8>, SIMD16<Int8>) {
-        let e0 = xr.loadUnaligned(fromByteOffset: b * 64, as: SIMD8<Int16>.self)
-        let e1 = xr.loadUnaligned(fromByteOffset: b * 64 + 16, as: SIMD8<Int16>.self)
-        let o0 = xr.loadUnaligned(fromByteOffset: b * 64 + 32, as: SIMD8<Int16>.self)
-        let o1 = xr.loadUnaligned(fromByteOffset: b * 64 + 48, as: SIMD8<Int16>.self)
-        let m = SIMD8<Int16>(repeating: 0xFF)
-        return (unsafeBitCast((e0 & m) | (o0 &<< 8), to: SIMD16<Int8>.self),
-                unsafeBitCast((e1 & m) | (o1 &<< 8), to: SIMD16<Int8>.self))
+    static func pairBytes(_ xr: UnsafeRawPointer, _ blk: Int) -> (SIMD32<Int8>, SIMD32<Int8>) {
+        (xr.loadUnaligned(fromByteOffset: blk &* 64, as: SIMD32<Int8>.self),
+         xr.loadUnaligned(fromByteOffset: blk &* 64 &+ 32, as: SIMD32<Int8>.self))
     }
 
-    /// The 32 4-bit values of a packed block (byte j: value j low, value j + 16 high) as int8 0…15.
+    /// The block's 32 int8 activations in natural order: x[2i] = even lane i, x[2i + 1] = odd lane i.
     @inline(__always) @usableFromInline
-    static func nibbles(_ p: UnsafeRawPointer) -> (SIMD16<Int8>, SIMD16<Int8>) {
+    static func natural(_ xr: UnsafeRawPointer, _ blk: Int) -> SIMD32<Int8> {
+        let (a, c) = pairBytes(xr, blk)
+        return SIMD32(a[0], c[0], a[2], c[2], a[4], c[4], a[6], c[6],
+            a[8], c[8], a[10], c[10], a[12], c[12], a[14], c[14],
+            a[16], c[16], a[18], c[18], a[20], c[20], a[22], c[22],
+            a[24], c[24], a[26], c[26], a[28], c[28], a[30], c[30])
+    }
+
+    /// The same as two halves, x[0…15] and x[16…31].
+    @inline(__always) @usableFromInline
+    static func naturalHalves(_ xr: UnsafeRawPointer, _ blk: Int) -> (SIMD16<Int8>, SIMD16<Int8>) {
+        let (a, c) = pairBytes(xr, blk)
+        return (SIMD16(a[0], c[0], a[2], c[2], a[4], c[4], a[6], c[6],
+                a[8], c[8], a[10], c[10], a[12], c[12], a[14], c[14]),
+                SIMD16(a[16], c[16], a[18], c[18], a[20], c[20], a[22], c[22],
+                a[24], c[24], a[26], c[26], a[28], c[28], a[30], c[30]))
+    }
+
+    /// The 32 4-bit values v of a packed block (byte j: value j low, value j + 16 high) as int8 v − 8 (−8…7):
+    /// values 0…15 and 16…31.
+    @inline(__always) @usableFromInline
+    static func nibblesMinus8(_ p: UnsafeRawPointer) -> (SIMD16<Int8>, SIMD16<Int8>) {
         let packed = p.loadUnaligned(as: SIMD16<UInt8>.self)
-        return (unsafeBitCast(packed & 0x0F, to: SIMD16<Int8>.self), unsafeBitCast(packed &>> 4, to: SIMD16<Int8>.self))
+        return (unsafeBitCast(packed & 0x0F, to: SIMD16<Int8>.self) &- 8,
+                unsafeBitCast(packed &>> 4, to: SIMD16<Int8>.self) &- 8)
+    }
+
+    /// Σ_j (v_j − 8)·x_j over one 4-bit block, as a Float (exact: |Σ| ≤ 32·8·127 < 2²⁴).
+    @inline(__always) @usableFromInline
+    static func nibbleDot(_ p: UnsafeRawPointer, _ xr: UnsafeRawPointer, _ blk: Int) -> Float {
+        let (w0, w1) = nibblesMinus8(p)
+        let (x0, x1) = naturalHalves(xr, blk)
+        return Float(dot(w0, x0)) + Float(dot(w1, x1))
     }
 
     // MARK: kernels (arguments as in `DotProducts`)
@@ -53,71 +101,48 @@ enum DotProductsARM {
     @inlinable @inline(__always)
     static func q8_0(_ row: UnsafeRawPointer, _ xp: UnsafePointer<Int16>, _ xs: UnsafePointer<Float>, blocks: Int) -> Float {
         let xr = UnsafeRawPointer(xp)
-        @inline(__always) func block(_ b: Int) -> Float {
-            let blk = row + b * 34
-            let (x0, x1) = natural(xr, b)
-            let isum = dot(blk.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int8>.self), x0)
-                &+ dot(blk.loadUnaligned(fromByteOffset: 18, as: SIMD16<Int8>.self), x1)
-            return Float(isum) * (DotProducts.half(blk.loadUnaligned(as: UInt16.self)) * xs[b])
-        }
-        // Two accumulators (even and odd blocks) so consecutive adds do not wait on each other.
-        var acc0: Float = 0, acc1: Float = 0
+        var acc: Float = 0
         var b = 0
-        while b + 2 <= blocks {
-            acc0 += block(b)
-            acc1 += block(b + 1)
-            b += 2
+        while b < blocks {
+            let blk = row + b &* 34
+            let isum = dot(blk.loadUnaligned(fromByteOffset: 2, as: SIMD32<Int8>.self), natural(xr, b))
+            acc.addProduct(Float(isum), DotProducts.half(blk.loadUnaligned(as: UInt16.self)) * xs[b])
+            b &+= 1
         }
-        if b < blocks { acc0 += block(b) }
-        return acc0 + acc1
+        return acc
     }
 
     @inlinable @inline(__always)
     static func q4_0(_ row: UnsafeRawPointer, _ xp: UnsafePointer<Int16>, _ xs: UnsafePointer<Float>,
                      _ xsum: UnsafePointer<Int32>, blocks: Int) -> Float {
         let xr = UnsafeRawPointer(xp)
-        @inline(__always) func block(_ b: Int) -> Float {
-            let blk = row + b * 18
-            let (x0, x1) = natural(xr, b)
-            let (w0, w1) = nibbles(blk + 2)                     // 0…15
-            // Σ (q − 8)·x = Σ q·x − 8·Σ x
-            let isum = dot(w0, x0) &+ dot(w1, x1) &- 8 &* xsum[b]
-            return Float(isum) * (DotProducts.half(blk.loadUnaligned(as: UInt16.self)) * xs[b])
-        }
-        var acc0: Float = 0, acc1: Float = 0
+        var acc: Float = 0
         var b = 0
-        while b + 2 <= blocks {
-            acc0 += block(b)
-            acc1 += block(b + 1)
-            b += 2
+        while b < blocks {
+            let blk = row + b &* 18
+            let s = nibbleDot(blk + 2, xr, b)                                   // Σ (q − 8)·x
+            acc.addProduct(s, DotProducts.half(blk.loadUnaligned(as: UInt16.self)) * xs[b])
+            b &+= 1
         }
-        if b < blocks { acc0 += block(b) }
-        return acc0 + acc1
+        return acc
     }
 
     @inlinable @inline(__always)
     static func q4_1(_ row: UnsafeRawPointer, _ xp: UnsafePointer<Int16>, _ xs: UnsafePointer<Float>,
                      _ xsum: UnsafePointer<Int32>, blocks: Int) -> Float {
         let xr = UnsafeRawPointer(xp)
-        @inline(__always) func block(_ b: Int) -> Float {
-            let blk = row + b * 20
-            let (x0, x1) = natural(xr, b)
-            let (w0, w1) = nibbles(blk + 4)
-            let isum = dot(w0, x0) &+ dot(w1, x1)
+        var acc: Float = 0
+        var b = 0
+        while b < blocks {
+            let blk = row + b &* 20
+            let sx = Float(xsum[b])
+            let s = nibbleDot(blk + 4, xr, b) + 8 * sx                          // Σ q·x = Σ (q − 8)·x + 8·Σ x
             let d = DotProducts.half(blk.loadUnaligned(as: UInt16.self))
             let m = DotProducts.half(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self))
-            // d·xs·Σ q·x + m·xs·Σ x
-            return xs[b] * (d * Float(isum) + m * Float(xsum[b]))
+            acc.addProduct(xs[b], d * s + m * sx)                               // xs·(d·Σ q·x + m·Σ x)
+            b &+= 1
         }
-        var acc0: Float = 0, acc1: Float = 0
-        var b = 0
-        while b + 2 <= blocks {
-            acc0 += block(b)
-            acc1 += block(b + 1)
-            b += 2
-        }
-        if b < blocks { acc0 += block(b) }
-        return acc0 + acc1
+        return acc
     }
 }
 #endif

@@ -43,4 +43,28 @@ public enum FastExp {
         while i < n { s += Foundation.exp(v[i] - m); i += 1 }
         return s
     }
+
+    /// v[i] = e^(v[i] − m) in place; returns the sum.
+    @inlinable
+    public static func expInPlace(_ v: UnsafeMutablePointer<Float>, _ n: Int, minus m: Float) -> Float {
+        let raw = UnsafeMutableRawPointer(v)
+        var acc = SIMD16<Float>()
+        let vm = SIMD16<Float>(repeating: m)
+        var i = 0
+        while i + 16 <= n {
+            let e = exp(raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self) - vm)
+            raw.storeBytes(of: e, toByteOffset: i * 4, as: SIMD16<Float>.self)
+            acc += e
+            i += 16
+        }
+        var s = acc.sum()
+        while i < n { v[i] = Foundation.exp(v[i] - m); s += v[i]; i += 1 }
+        return s
+    }
+
+    /// tanh via e^(2y): tanh(y) = 1 − 2 / (e^(2y) + 1); saturates to ±1 for |y| > 44.
+    @inlinable @inline(__always)
+    public static func tanh(_ y: SIMD16<Float>) -> SIMD16<Float> {
+        1 - 2 / (exp(2 * y) + 1)
+    }
 }

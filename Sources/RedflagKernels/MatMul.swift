@@ -9,7 +9,7 @@ import CBLAS
 ///   OpenBLAS `sgemm` (prompt processing is compute-bound; BLAS wins there).
 public enum MatMul {
     /// Rows per dequantized tile in the batched path.
-    public static let tileRows = 64
+    public static let tileRows = 256
 
     /// Floats of scratch `gemm` needs for a matrix with `columns` inputs.
     public static func gemmScratchCount(columns: Int) -> Int { tileRows * columns }

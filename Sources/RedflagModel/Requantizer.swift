@@ -11,8 +11,11 @@ public enum Requantizer {
     }
 
     /// - Parameter progress: called with (tensor index, tensor count, tensor name) as each tensor is written.
+    /// - Parameter outputImportance: per-column weights for the 4-bit output projection's quantization error
+    ///   (`OutputCalibration.hiddenMeanSquares`); nil weighs every column alike.
     public static func run(input: GGUFFile, output path: String, recipe: QuantizationRecipe, adapter: LoRAAdapter? = nil,
-                           threads: Int = 1, progress: (Int, Int, String) -> Void = { _, _, _ in }) throws -> Summary {
+                           outputImportance: [Float]? = nil, threads: Int = 1,
+                           progress: (Int, Int, String) -> Void = { _, _, _ in }) throws -> Summary {
         var writer = GGUFWriter()
         for key in input.metadataKeys where key != GGUFKeys.alignment { writer.set(key, input.metadata[key]!) }
         writer.set(GGUFKeys.fileType, .uint32(recipe.fileType))
@@ -57,6 +60,15 @@ public enum Requantizer {
             let floats = UnsafeMutablePointer<Float>.allocate(capacity: max(1, threads) * cols)
             defer { floats.deallocate() }
             let inRow = (cols / t.type.blockSize) * t.type.blockBytes
+            let importance = name == TensorNames.output && outputImportance?.count == cols ? outputImportance : nil
+            /// 4-bit re-rounding with the error-minimizing search (importance-weighted for the output projection).
+            func searched4(_ x: UnsafePointer<Float>, _ dst: UnsafeMutableRawPointer) {
+                if let imp = importance {
+                    imp.withUnsafeBufferPointer { QuantizeSearch.q4_1(from: x, count: cols, into: dst, importance: $0.baseAddress) }
+                } else {
+                    QuantizeSearch.q4_1(from: x, count: cols, into: dst)
+                }
+            }
             var r0 = 0
             while r0 < rows {
                 let n = min(slab, rows - r0)
@@ -70,14 +82,14 @@ public enum Requantizer {
                             if target == .f32 {
                                 (buf + r * outRow).copyMemory(from: tmp, byteCount: cols * 4)
                             } else if target == .q4_1 {
-                                QuantizeSearch.q4_1(from: tmp, count: cols, into: buf + r * outRow)
+                                searched4(tmp, buf + r * outRow)
                             } else {
                                 Quantize.row(target, from: tmp, count: cols, into: buf + r * outRow)
                             }
                         } else if target == .q4_1 && t.type != .q4_K {
                             // Re-rounding to 4 bits: search for the best scale/offset per block (offline, once).
                             Dequantize.row(t.type, from: row, count: cols, into: tmp)
-                            QuantizeSearch.q4_1(from: tmp, count: cols, into: buf + r * outRow)
+                            searched4(tmp, buf + r * outRow)
                         } else {
                             BlockConversion.convertRow(from: t.type, row, to: target, buf + r * outRow, count: cols)
                         }

@@ -188,6 +188,23 @@ final class GeneratorFlagTests: XCTestCase {
         }
     }
 
+    func testReflectionWithoutRoomIsOnlyReported() throws {
+        for fx in try tinyFixtures() {
+            // Room for <rf> at the first response position, then no room for another (it would leave none for a token).
+            let gen = try fx.generator(contextSize: fx.prompt.count + 3)
+            let r = try gen.generate(prompt: fx.prompt, options: GenerationOptions(
+                maxTokens: 10, flag: fx.flag(.reflect, threshold: Self.tinyThreshold, maxReflections: 3)))
+            let label = "\(fx.format)"
+            XCTAssertEqual(r.flags.map(\.action), [.reflected, .reported, .reported], label)
+            let ctx = gen.context.tokens
+            XCTAssertEqual(ctx.count, fx.prompt.count + 3, label)
+            XCTAssertEqual(ctx[fx.prompt.count], TinyModel.flagTokenID, label)
+            // Every reported reflection is in the context.
+            XCTAssertEqual(ctx.filter { $0 == TinyModel.flagTokenID }.count, r.flags.filter { $0.action == .reflected }.count, label)
+            XCTAssertEqual(r.stats.finishReason, .length, label)
+        }
+    }
+
     // MARK: - first response, prefill
 
     func testFirstResponseCheckHaltsBeforeAnyToken() throws {

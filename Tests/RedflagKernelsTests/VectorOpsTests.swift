@@ -86,3 +86,15 @@ final class VectorOpsTests: XCTestCase {
         XCTAssertEqual(FastExp.sumExp(tail, tail.count, minus: 0), ref, accuracy: ref * 1e-6)
     }
 }
+
+extension VectorOpsTests {
+    /// GeGLU's SIMD path (fast tanh) against the scalar reference, including saturation.
+    func testGegluMatchesScalarReference() {
+        let n = 16 * 40 + 5
+        var g = (0..<n).map { Float($0 - n / 2) * 0.07 }
+        let u = (0..<n).map { Float(sin(Double($0))) }
+        let ref = zip(g, u).map { Activations.geluTanh($0) * $1 }
+        Activations.geglu(&g, u, n)
+        for i in 0..<n { XCTAssertEqual(g[i], ref[i], accuracy: 2e-6 * max(1, abs(ref[i])), "i=\(i)") }
+    }
+}
