@@ -23,16 +23,33 @@ public final class FusedLMHead: @unchecked Sendable {
     public static let tileRows = 256
     public static let maxThreads = 64
 
+    /// Rows per thread re-scored with `refinement`.
+    public static let refineCount = 8
+
     public let weights: WeightMatrix
+    /// A higher-precision copy of the same projection (Q8_0), used to re-score the few largest logits and the
+    /// flag logit after a 4-bit pass: the 4-bit matrix streams through memory, the rows that decide sampling and
+    /// the flag are exact to 8 bits. Nil for none.
+    public let refinement: WeightMatrix?
     /// The `<rf>` token id, or nil to compute plain logits.
     public var flagToken: Int32?
+    /// Whether the flag row is always re-scored with `refinement` (true for the red flag; perplexity turns it off
+    /// because it reads the target token's logit through this slot and must see what sampling would see).
+    public var refinesFlagRow = true
+    private let candidateRows: UnsafeMutablePointer<Int32>   // (maxThreads × refineCount), per-thread top rows
+    private let candidateLogits: UnsafeMutablePointer<Float> // (maxThreads × refineCount), descending
     private let partialMax: UnsafeMutablePointer<Float>   // (maxThreads)
     private let partialSum: UnsafeMutablePointer<Float>   // (maxThreads)
     private let rowScratch: UnsafeMutablePointer<Float>   // (maxThreads × columns) for the f32 path
 
-    public init(weights: WeightMatrix, flagToken: Int32?) {
+    public init(weights: WeightMatrix, flagToken: Int32?, refinement: WeightMatrix? = nil) {
+        precondition(refinement.map { $0.type == .q8_0 && $0.rows == weights.rows && $0.columns == weights.columns } ?? true,
+                     "refinement must be a Q8_0 matrix of the same shape")
         self.weights = weights
         self.flagToken = flagToken
+        self.refinement = weights.type == .f32 ? nil : refinement
+        candidateRows = .allocate(capacity: Self.maxThreads * Self.refineCount)
+        candidateLogits = .allocate(capacity: Self.maxThreads * Self.refineCount)
         partialMax = .allocate(capacity: Self.maxThreads)
         partialSum = .allocate(capacity: Self.maxThreads)
         rowScratch = .allocate(capacity: Self.maxThreads * weights.columns)
@@ -41,6 +58,8 @@ public final class FusedLMHead: @unchecked Sendable {
     deinit {
         partialMax.deallocate()
         partialSum.deallocate()
+        candidateRows.deallocate()
+        candidateLogits.deallocate()
         rowScratch.deallocate()
     }
 
@@ -67,7 +86,10 @@ public final class FusedLMHead: @unchecked Sendable {
         if quantized { activations.quantize(hidden, w.columns) }
         let pm = partialMax, ps = partialSum, scratch = rowScratch
         let fused = flagToken != nil
+        let refine = refinement != nil
+        let k = Self.refineCount, cr = candidateRows, cl = candidateLogits
         for i in 0..<t { pm[i] = -.infinity; ps[i] = 0 }
+        if refine { for i in 0..<(t * k) { cl[i] = -.infinity; cr[i] = -1 } }
         Parallel.indexedChunks(count: w.rows, threads: t, granule: Self.tileRows) { chunk, range in
             var m = -Float.infinity, s: Float = 0
             var r = range.lowerBound
@@ -83,22 +105,60 @@ public final class FusedLMHead: @unchecked Sendable {
                     }
                 }
                 if fused { Self.accumulate(logits + r, n, &m, &s) }
+                if refine { Self.keepTop(logits, r..<(r + n), cr + chunk * k, cl + chunk * k, k) }
                 r += n
             }
             pm[chunk] = m
             ps[chunk] = s
         }
-        guard fused else { return FlagReading(logSumExp: .nan, flagLogit: -.infinity) }
         var m = -Float.infinity
         for i in 0..<t where pm[i] > m { m = pm[i] }
         var s: Float = 0
         for i in 0..<t where ps[i] > 0 { s += ps[i] * Foundation.exp(pm[i] - m) }
+        if let fine = refinement {
+            // Global top rows from the per-thread lists (selected in place: no allocation), plus the flag row:
+            // re-score them at 8 bits and correct the running sum.
+            let blocks = w.columns / 32
+            let flagRow = flagToken.map { Int($0) } ?? -1
+            var flagDone = false
+            func rescore(_ row: Int) {
+                let coarse = logits[row]
+                let exact = DotProducts.q8_0(fine.row(row), activations.pairs, activations.scales, blocks: blocks)
+                logits[row] = exact
+                if fused {
+                    s += Foundation.exp(exact - m) - Foundation.exp(coarse - m)
+                    s = Swift.max(s, Float.leastNormalMagnitude)
+                }
+                if row == flagRow { flagDone = true }
+            }
+            for _ in 0..<k {
+                var best = -1
+                for i in 0..<(t * k) where cr[i] >= 0 && (best < 0 || cl[i] > cl[best]) { best = i }
+                guard best >= 0 else { break }
+                rescore(Int(cr[best]))
+                cr[best] = -1
+            }
+            if refinesFlagRow && flagRow >= 0 && flagRow < w.rows && !flagDone { rescore(flagRow) }
+        }
+        guard fused else { return FlagReading(logSumExp: .nan, flagLogit: -.infinity) }
         var reading = FlagReading(logSumExp: m + Foundation.log(s), flagLogit: -.infinity)
         if let f = flagToken, f >= 0, Int(f) < w.rows {
             reading.flagLogit = logits[Int(f)]
             logits[Int(f)] = -.infinity
         }
         return reading
+    }
+
+    /// Keeps the `k` largest logits of `range` in a descending list (`rows`, `values`).
+    @inline(__always)
+    static func keepTop(_ logits: UnsafePointer<Float>, _ range: Range<Int>, _ rows: UnsafeMutablePointer<Int32>,
+                        _ values: UnsafeMutablePointer<Float>, _ k: Int) {
+        for r in range where logits[r] > values[k - 1] {
+            var j = k - 1
+            while j > 0 && values[j - 1] < logits[r] { values[j] = values[j - 1]; rows[j] = rows[j - 1]; j -= 1 }
+            values[j] = logits[r]
+            rows[j] = Int32(r)
+        }
     }
 
     /// Reference: plain logits, then a two-pass softmax over all of them (tests compare `project` against this).

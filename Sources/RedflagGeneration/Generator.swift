@@ -27,7 +27,7 @@ public final class Generator: @unchecked Sendable {
         self.model = model
         self.tokenizer = tokenizer
         self.context = context
-        head = FusedLMHead(weights: model.weights.output, flagToken: nil)
+        head = FusedLMHead(weights: model.weights.output, flagToken: nil, refinement: model.weights.outputRefinement)
         logits = .allocate(capacity: model.config.vocabularySize)
         endOfTurn = tokenizer.id(of: "<end_of_turn>")
     }

@@ -22,7 +22,9 @@ public enum Perplexity {
                                 maxChunks: Int? = nil, progress: (Int, Int, Double) -> Void = { _, _, _ in }) throws -> Result {
         precondition(context.maxBatch >= n && context.contextSize >= n, "context must hold a whole chunk in one batch")
         let chunks = min(tokens.count / n, maxChunks ?? Int.max)
-        let head = FusedLMHead(weights: context.model.weights.output, flagToken: nil)
+        let head = FusedLMHead(weights: context.model.weights.output, flagToken: nil,
+                               refinement: context.model.weights.outputRefinement)
+        head.refinesFlagRow = false   // the target's logit is 8-bit only if it is among the re-scored top rows
         let vocab = context.model.config.vocabularySize, d = context.model.config.hiddenSize
         let logits = UnsafeMutablePointer<Float>.allocate(capacity: vocab)
         defer { logits.deallocate() }

