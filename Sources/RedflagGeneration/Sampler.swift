@@ -26,10 +26,19 @@ public final class Sampler {
     public func sample(_ logits: UnsafeMutablePointer<Float>, recent: ArraySlice<Int32>) -> Int32 {
         if options.repetitionPenalty != 1 {
             let p = options.repetitionPenalty
-            for t in recent.suffix(options.repetitionWindow) where t >= 0 && Int(t) < vocab {
-                let l = logits[Int(t)]
-                if l == -.infinity { continue }
-                logits[Int(t)] = l > 0 ? l / p : l * p
+            // Once per distinct token in the window (as llama.cpp), whatever its count; O(window²), no allocation.
+            let window = recent.suffix(options.repetitionWindow)
+            var i = window.startIndex
+            while i < window.endIndex {
+                let t = window[i]
+                var seen = false
+                var j = window.startIndex
+                while j < i { if window[j] == t { seen = true; break }; j += 1 }
+                if !seen && t >= 0 && Int(t) < vocab {
+                    let l = logits[Int(t)]
+                    if l != -.infinity { logits[Int(t)] = l > 0 ? l / p : l * p }
+                }
+                i += 1
             }
         }
         if options.temperature <= 0 { return Self.argmax(logits, vocab) }

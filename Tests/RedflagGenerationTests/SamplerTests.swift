@@ -135,6 +135,9 @@ final class SamplerTests: XCTestCase {
         XCTAssertEqual(windowed, [2, -2, 0.5, 0.5])
         let (_, none) = sample(logits, SamplerOptions(temperature: 0, repetitionPenalty: 2, repetitionWindow: 0), recent: [0, 2])
         XCTAssertEqual(none, logits)
+        // A token repeated in the window is penalised once, not once per occurrence.
+        let (_, repeated) = sample(logits, SamplerOptions(temperature: 0, repetitionPenalty: 2), recent: [0, 0, 0, 1, 1])
+        XCTAssertEqual(repeated, [1, -4, 1, 0.5])
         // A masked (−∞) logit stays masked.
         let (_, masked) = sample([-.infinity, 1], SamplerOptions(temperature: 0, repetitionPenalty: 2), recent: [0])
         XCTAssertEqual(masked[0], -.infinity)
