@@ -196,6 +196,8 @@ inchroot() {
     nice -n "$NICE" sh -c "cd /src && $*"
 }
 SDK="--destination /root/sdk/swift-sdk.json"
+# Release like tools/test.sh (the suite needs it); 6.0.3's `swift build --build-tests -c release` does not
+# compile the modules for @testable import by itself, hence -enable-testing.
 JOBS_FLAG=${JOBS:+-j $JOBS}
 
 if has "$STEPS" build; then
@@ -203,7 +205,7 @@ if has "$STEPS" build; then
     cpu=$(cpu_of "$b")
     stamp "cross build $b (release + tests, REDFLAG_TARGET_CPU=$cpu)"
     inchroot REDFLAG_TARGET_CPU="$cpu" -- \
-      "swift build -c release --build-tests $SDK --scratch-path /scratch/$b $JOBS_FLAG" 2>&1 | tee "$LOGS/build-$b.log" | grep -E "error|warning: unre|Compiling|Build complete" | grep -v "^\[" || true
+      "swift build -c release --build-tests -Xswiftc -enable-testing $SDK --scratch-path /scratch/$b $JOBS_FLAG" 2>&1 | tee "$LOGS/build-$b.log" | grep -E "error|warning: unre|Compiling|Build complete" | grep -v "^\[" || true
     grep -q "Build complete" "$LOGS/build-$b.log" || { echo "cross build $b FAILED (log: $LOGS/build-$b.log)"; tail -40 "$LOGS/build-$b.log"; exit 1; }
     # no x86 CPU flag may reach an aarch64 compile (Package.swift defaults to haswell on an x86 host)
     if grep -qiE "haswell|not a recognized processor" "$LOGS/build-$b.log"; then echo "x86 CPU flag in the aarch64 build" >&2; exit 1; fi

@@ -42,12 +42,16 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("format"), help: "Weights in memory: quantized (int8/int4 kernels) or exact (f32 reference).")
     var format: String = WeightFormat.quantized.rawValue
 
+    @Option(name: .customLong("memory-budget"), help: "MiB the KV cache and buffers may use (default: the machine's physical memory); a larger --ctx fails before allocating.")
+    var memoryBudgetMiB: Int?
+
     @Option(name: .customLong("lora"), help: "A LoRA adapter (GGUF) merged into the weights at load, before quantization.")
     var lora: String?
 
     func validate() throws {
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads '\(threads)': expected 1...256") }
         guard contextSize >= 16 else { throw ValidationError("--ctx '\(contextSize)': expected at least 16") }
+        if let m = memoryBudgetMiB, m < 1 { throw ValidationError("--memory-budget '\(m)': expected at least 1 (MiB)") }
         guard WeightFormat(rawValue: format) != nil else {
             throw ValidationError("--format '\(format)': expected one of \(WeightFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
@@ -85,7 +89,8 @@ struct ModelOptions: ParsableArguments {
     }
 
     func makeContext(_ model: Gemma3Model) throws -> InferenceContext {
-        do { return try InferenceContext(model: model, contextSize: contextSize, threads: threads) } catch {
+        let budget = (memoryBudgetMiB.map { $0 << 20 }) ?? Int(ProcessInfo.processInfo.physicalMemory)
+        do { return try InferenceContext(model: model, contextSize: contextSize, threads: threads, memoryBudget: budget) } catch {
             throw CLIError("\(error)")
         }
     }

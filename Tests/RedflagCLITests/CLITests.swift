@@ -87,6 +87,8 @@ final class CLITests: XCTestCase {
             (["bench", "--tests", "xx9"], "--tests 'xx9'"),
             (["quantize", "a.gguf", "b.gguf", "--type", "q3"], "--type 'q3'"),
             (["inspect", notGGUF.path], "not a GGUF file: magic is 0x73696874"),
+            // A 32k context on a 1 GB board: refused before allocating, with the amount needed.
+            (["run", "--ctx", "32768", "--memory-budget", "1024", "x"], "needs 1194 MiB, more than the memory budget of 1024 MiB"),
         ]
         for (args, fragment) in cases {
             let o = try run(args)

@@ -61,6 +61,7 @@ def parse_args():
     ap.add_argument("--threshold", type=float, default=None, help="tau (default: calibration.json, else 0.5)")
     ap.add_argument("--calibrate", action="store_true")
     ap.add_argument("--target-fpr", type=float, default=0.02)
+    ap.add_argument("--cal-limit", type=int, default=0, help="at most N validation examples per kind (0 = all)")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: test,prefill,sampling,ppl,ja")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -241,6 +242,8 @@ def main():
     cal_path = out / "calibration.json"
     if args.calibrate:
         val = rc.read_jsonl(data / "validation.jsonl")
+        if args.cal_limit:
+            val = limited([dict(r, _g=r["kind"] + str(r["kl_start"] > 0)) for r in val], args.cal_limit, "_g", rng)
         rc.log(f"calibrating on {len(val)} validation examples (teacher-forced)")
         cal_rows = []
         for r in val:
