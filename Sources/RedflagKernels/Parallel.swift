@@ -1,7 +1,7 @@
 import Dispatch
 
 /// Splits work over threads. The forward pass never uses `async`: kernels call `Parallel.chunks`,
-/// which runs `threads` contiguous chunks of `0..<count` on the calling thread plus GCD workers.
+/// which runs `threads` contiguous chunks of `0..<count` on the calling thread plus `WorkerPool` threads.
 public enum Parallel {
     /// Calls `body(range)` for `threads` disjoint contiguous ranges covering `0..<count`,
     /// each range aligned to a multiple of `granule` (except the last).
@@ -19,7 +19,7 @@ public enum Parallel {
             return
         }
         let units = (count + granule - 1) / granule
-        DispatchQueue.concurrentPerform(iterations: t) { i in
+        WorkerPool.shared.run(t) { i in
             let lo = min(count, (units * i / t) * granule)
             let hi = min(count, (units * (i + 1) / t) * granule)
             if lo < hi { body(i, lo..<hi) }
@@ -29,7 +29,6 @@ public enum Parallel {
     /// Runs `body(i)` for `i` in `0..<threads` concurrently (one per worker).
     @inlinable
     public static func each(_ threads: Int, _ body: (Int) -> Void) {
-        if threads <= 1 { body(0); return }
-        DispatchQueue.concurrentPerform(iterations: threads, execute: body)
+        WorkerPool.shared.run(threads, body)
     }
 }

@@ -55,16 +55,17 @@ final class ConversionTests: XCTestCase {
             bytes.withUnsafeBytes { raw in
                 for b in 0..<(count / 256) {
                     let block = raw.baseAddress! + 144 * b
-                    let d = halfToFloat(UInt16(raw[144 * b]) | UInt16(raw[144 * b + 1]) << 8)
-                    let dmin = halfToFloat(UInt16(raw[144 * b + 2]) | UInt16(raw[144 * b + 3]) << 8)
+                    let d: Float = halfToFloat(UInt16(raw[144 * b]) | UInt16(raw[144 * b + 1]) << 8)
+                    let dmin: Float = halfToFloat(UInt16(raw[144 * b + 2]) | UInt16(raw[144 * b + 3]) << 8)
                     for j in 0..<8 {
                         let (sc, m) = Dequantize.q4_KScaleMin(block + 4, j)
-                        let a = d * Float(sc), c = dmin * Float(m)
+                        let a: Float = d * Float(sc), c: Float = dmin * Float(m)
                         for l in 0..<32 {
                             let i = 256 * b + 32 * j + l
-                            let code = Float((raw[144 * b + 16 + 32 * (j / 2) + l] >> UInt8(4 * (j % 2))) & 15)
-                            let bound = code * Self.f16HalfUlp(a) + Self.f16HalfUlp(c)
-                                + Self.f32Slack * (abs(a) * 15 + abs(c)).ulp
+                            let byte: UInt8 = raw[144 * b + 16 + 32 * (j / 2) + l]
+                            let code = Float((byte >> UInt8(4 * (j % 2))) & 15)
+                            let slack: Float = Self.f32Slack * (abs(a) * 15 + abs(c)).ulp
+                            let bound: Float = code * Self.f16HalfUlp(a) + Self.f16HalfUlp(c) + slack
                             XCTAssertLessThanOrEqual(abs(converted[i] - exact[i]), bound, "value \(i)")
                             checked += 1
                         }

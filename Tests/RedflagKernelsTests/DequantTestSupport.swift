@@ -64,7 +64,9 @@ enum QuantTestSupport {
     static func floats(hex: String) -> [Float] {
         let b = bytes(hex: hex)
         return stride(from: 0, to: b.count, by: 4).map { i in
-            Float(bitPattern: UInt32(b[i]) | UInt32(b[i + 1]) << 8 | UInt32(b[i + 2]) << 16 | UInt32(b[i + 3]) << 24)
+            let lo: UInt32 = UInt32(b[i]) | UInt32(b[i + 1]) << 8
+            let hi: UInt32 = UInt32(b[i + 2]) << 16 | UInt32(b[i + 3]) << 24
+            return Float(bitPattern: lo | hi)
         }
     }
 

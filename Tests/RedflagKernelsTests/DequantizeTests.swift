@@ -71,7 +71,8 @@ final class DequantizeTests: XCTestCase {
 
     func testQ4_0HandBlock() {
         // Byte j: low nibble j (value j), high nibble 15 − j (value j + 16).
-        let block = S.halfBytes(0.5) + (0..<16).map { UInt8($0) | UInt8(15 - $0) << 4 }
+        let codes: [UInt8] = (0..<16).map { UInt8($0) | UInt8(15 - $0) << 4 }
+        let block = S.halfBytes(0.5) + codes
         let y = S.dequantize(.q4_0, block, count: 32)
         XCTAssertEqual(Array(y[0..<16]), (0..<16).map { 0.5 * Float($0 - 8) })
         XCTAssertEqual(Array(y[16..<32]), (0..<16).map { 0.5 * Float(7 - $0) })
@@ -80,7 +81,8 @@ final class DequantizeTests: XCTestCase {
     }
 
     func testQ4_1HandBlock() {
-        let block = S.halfBytes(0.25) + S.halfBytes(-1) + (0..<16).map { UInt8($0) | UInt8(15 - $0) << 4 }
+        let codes: [UInt8] = (0..<16).map { UInt8($0) | UInt8(15 - $0) << 4 }
+        let block = S.halfBytes(0.25) + S.halfBytes(-1) + codes
         let y = S.dequantize(.q4_1, block, count: 32)
         XCTAssertEqual(Array(y[0..<16]), (0..<16).map { 0.25 * Float($0) - 1 })
         XCTAssertEqual(Array(y[16..<32]), (0..<16).map { 0.25 * Float(15 - $0) - 1 })

@@ -7,7 +7,7 @@ final class QuantizeSearchTests: XCTestCase {
     func sse(_ x: [Float], _ q: [UInt8]) -> Float {
         var y = [Float](repeating: 0, count: x.count)
         q.withUnsafeBytes { b in y.withUnsafeMutableBufferPointer { Dequantize.row(.q4_1, from: b.baseAddress!, count: x.count, into: $0.baseAddress!) } }
-        return zip(x, y).map { ($0 - $1) * ($0 - $1) }.reduce(0, +)
+        return zip(x, y).map { (a: Float, b: Float) -> Float in (a - b) * (a - b) }.reduce(0, +)
     }
 
     func testNeverWorseThanReferenceAndBetterOnAverage() {

@@ -15,7 +15,8 @@ Scores (all p(<rf>) = softmax over the full vocabulary incl. token 6):
 Metrics: AUROC and TPR at FPR 1% / 5% (harmful vs benign, on 'first' and 'gen'),
 TPR / FPR at the calibrated tau, over-flagging on benign_edgy, prefilling and
 sampling defense success rates, Japanese set, perplexity and top-1 agreement of
-adapter vs base on held-out benign responses.
+adapter vs base on held-out benign responses (with the full softmax, and with
+<rf> excluded and the rest renormalised -- what decoding sees).
 
 Calibration (--calibrate): teacher-forced max p(<rf>) over the response
 positions of the validation split; tau = the smallest threshold with FPR <=
@@ -193,10 +194,15 @@ def perplexity(model, renderer, texts):
         for t in texts:
             ids, s = renderer.render(t["prompt"], t["response"], max_prompt=96, max_len=256)
             out = model(torch.tensor([ids]), use_cache=False, logits_to_keep=len(ids) - s + 1)
-            lp = F.log_softmax(out.logits[0, :-1].float(), -1)
+            lg = out.logits[0, :-1].float()
+            lp = F.log_softmax(lg, -1)
+            lg[:, rc.RF_ID] = -float("inf")  # as decoded: <rf> is never emitted, renormalise without it
+            lp_norf = F.log_softmax(lg, -1)
             tgt = torch.tensor(ids[s:])
             nll = -lp[torch.arange(len(tgt)), tgt]
-            res.append(dict(id=t["id"], nll=nll.sum().item(), n=len(tgt), top1=lp.argmax(-1).tolist()))
+            nll_norf = -lp_norf[torch.arange(len(tgt)), tgt]
+            res.append(dict(id=t["id"], nll=nll.sum().item(), nll_norf=nll_norf.sum().item(), n=len(tgt),
+                            top1=lp_norf.argmax(-1).tolist()))
     return res
 
 
@@ -230,11 +236,14 @@ def main():
         ppl_ad = perplexity(model, renderer, texts)
         ntok = sum(r["n"] for r in ppl_ad)
         summary["perplexity"] = {"texts": len(texts), "tokens": ntok,
-                                 "adapter": math.exp(sum(r["nll"] for r in ppl_ad) / ntok)}
+                                 "adapter": math.exp(sum(r["nll"] for r in ppl_ad) / ntok),
+                                 "adapter_without_rf": math.exp(sum(r["nll_norf"] for r in ppl_ad) / ntok)}
         if rfm is not None:
             pb = math.exp(sum(r["nll"] for r in ppl_base) / ntok)
+            pbn = math.exp(sum(r["nll_norf"] for r in ppl_base) / ntok)
             agree = sum(sum(a == b for a, b in zip(x["top1"], y["top1"])) for x, y in zip(ppl_base, ppl_ad)) / ntok
-            summary["perplexity"].update(base=pb, ratio=summary["perplexity"]["adapter"] / pb,
+            summary["perplexity"].update(base=pb, base_without_rf=pbn, ratio=summary["perplexity"]["adapter"] / pb,
+                                         ratio_without_rf=summary["perplexity"]["adapter_without_rf"] / pbn,
                                          top1_agreement_with_base=agree)
         rc.log("perplexity", json.dumps(summary["perplexity"]))
 

@@ -1,0 +1,101 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// Persistent worker threads for the forward pass. A decode step issues ~130 parallel matrix products of a
+/// few hundred microseconds each, so waking GCD workers for every one costs a large share of the step; here
+/// workers spin briefly on a generation counter between jobs (then sleep on a semaphore), so dispatch costs
+/// a few hundred nanoseconds. One job runs at a time: a call made while another runs (a nested call, or a
+/// second context on another thread) executes serially on its caller — correct, just not parallel.
+@usableFromInline
+final class WorkerPool: @unchecked Sendable {
+    @usableFromInline static let shared = WorkerPool()
+
+    /// Spin iterations before a waiting worker goes to sleep (≈ 100 µs).
+    static let spinLimit = 20_000
+
+    private let generation = Atomic<Int>(0)
+    private let remaining = Atomic<Int>(0)
+    private let busy = Atomic<Bool>(false)
+    private let lock = NSLock()
+    private var job: ((Int) -> Void)?
+    private var jobWidth = 0
+    private var workers: [Worker] = []
+
+    final class Worker: @unchecked Sendable {
+        let asleep = Atomic<Bool>(false)
+        let wake = DispatchSemaphore(value: 0)
+    }
+
+    /// Runs `body(0..<n)` with `body(0)` on the caller and the rest on workers; returns when all are done.
+    @usableFromInline func run(_ n: Int, _ body: (Int) -> Void) {
+        if n <= 1 { body(0); return }
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+            for i in 0..<n { body(i) }
+            return
+        }
+        defer { busy.store(false, ordering: .releasing) }
+        ensureWorkers(n - 1)
+        withoutActuallyEscaping(body) { escaping in
+            job = escaping
+            jobWidth = n
+            remaining.store(n - 1, ordering: .sequentiallyConsistent)
+            generation.add(1, ordering: .sequentiallyConsistent)
+            for w in workers where w.asleep.exchange(false, ordering: .sequentiallyConsistent) { w.wake.signal() }
+            escaping(0)
+            while remaining.load(ordering: .acquiring) > 0 { spinHint() }
+            job = nil
+        }
+    }
+
+    private func ensureWorkers(_ count: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        while workers.count < count {
+            let w = Worker()
+            let index = workers.count + 1
+            workers.append(w)
+            let seen = generation.load(ordering: .sequentiallyConsistent)
+            let t = Thread { [unowned self] in self.loop(index: index, worker: w, seen: seen) }
+            t.stackSize = 1 << 20
+            t.start()
+        }
+    }
+
+    private func loop(index: Int, worker: Worker, seen start: Int) {
+        var seen = start
+        while true {
+            var spins = 0
+            var g = generation.load(ordering: .sequentiallyConsistent)
+            while g == seen {
+                spins += 1
+                if spins < Self.spinLimit {
+                    spinHint()
+                } else {
+                    worker.asleep.store(true, ordering: .sequentiallyConsistent)
+                    if generation.load(ordering: .sequentiallyConsistent) == seen {
+                        worker.wake.wait()
+                    }
+                    worker.asleep.store(false, ordering: .sequentiallyConsistent)
+                    spins = 0
+                }
+                g = generation.load(ordering: .sequentiallyConsistent)
+            }
+            seen = g
+            if index < jobWidth {
+                runJob(index)   // its copy of the closure is released when it returns, before the count drops
+                remaining.subtract(1, ordering: .releasing)
+            }
+        }
+    }
+
+    @inline(never) private func runJob(_ index: Int) {
+        job?(index)
+    }
+
+    @inline(__always) private func spinHint() {
+        #if arch(x86_64) || arch(arm64)
+        _ = 0   // a pause instruction is not reachable from Swift; the loop body is short enough
+        #endif
+    }
+}
