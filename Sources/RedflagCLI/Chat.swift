@@ -8,7 +8,7 @@ import RedflagTokenizer
 
 /// `redflag chat`: an interactive, guarded conversation in the terminal.
 struct Chat: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Interactive chat with the red-flag guard on (commands: /reset /save FILE /load FILE /stats /quit).")
+    static let configuration = CommandConfiguration(abstract: "Interactive chat with the red-flag guard on (commands: /reset /save FILE /load FILE /guard POLICY [τ] /stats /quit).")
 
     @OptionGroup var modelOptions: ModelOptions
     @OptionGroup var sampling: SamplingArguments
@@ -24,7 +24,7 @@ struct Chat: ParsableCommand {
         let g = try modelOptions.openFile()
         let tok = try modelOptions.loadTokenizer(g)
         let model = try modelOptions.loadModel(g)
-        let flag = try guardArgs.configuration(gguf: g, tokenizer: tok, adapter: model.adapter)
+        var flag = try guardArgs.configuration(gguf: g, tokenizer: tok, adapter: model.adapter)
         let ctx = try modelOptions.makeContext(model)
         let gen = Generator(model: model, tokenizer: tok, context: ctx)
         let template: ChatTemplate
@@ -42,7 +42,7 @@ struct Chat: ParsableCommand {
         var history: [Int32] = []          // the conversation as tokens, exactly as the model saw it
         var firstTurn = true
         var lastStats: GenerationStats?
-        print("\(dim)redflag chat — guard \(flag.policy.rawValue), τ = \(flag.threshold). /reset /save FILE /load FILE /stats /quit\(reset)")
+        print("\(dim)redflag chat — guard \(flag.policy.rawValue), τ = \(flag.threshold). /reset /save FILE /load FILE /guard POLICY [τ] /stats /quit\(reset)")
         while true {
             print("> ", terminator: "")
             fflush(stdout)
@@ -71,6 +71,21 @@ struct Chat: ParsableCommand {
                         firstTurn = history.count <= 1
                         print("\(dim)[loaded \(info.tokens) tokens from \(parts[1])]\(reset)")
                     } catch { print("\(red)[load failed: \(error)]\(reset)") }
+                case "/guard" where parts.count == 2:
+                    let args = parts[1].split(separator: " ").map(String.init)
+                    guard let p = FlagPolicy(rawValue: args[0]) else {
+                        print("\(red)[/guard \(args[0]): expected halt, reflect, monitor or off]\(reset)")
+                        continue
+                    }
+                    if args.count > 1 {
+                        guard let t = Float(args[1]), t > 0, t <= 1 else {
+                            print("\(red)[/guard threshold '\(args[1])': expected a number in (0, 1]]\(reset)")
+                            continue
+                        }
+                        flag.threshold = t
+                    }
+                    flag.policy = p
+                    print("\(dim)[guard \(p.rawValue), τ = \(flag.threshold)]\(reset)")
                 case "/stats":
                     var line = "[context \(ctx.position)/\(ctx.contextSize) tokens"
                     if let s = lastStats {
@@ -79,7 +94,7 @@ struct Chat: ParsableCommand {
                     }
                     print("\(dim)\(line)]\(reset)")
                 default:
-                    print("\(dim)[commands: /reset  /save FILE  /load FILE  /stats  /quit]\(reset)")
+                    print("\(dim)[commands: /reset  /save FILE  /load FILE  /guard POLICY [τ]  /stats  /quit]\(reset)")
                 }
                 continue
             }
