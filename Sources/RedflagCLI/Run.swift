@@ -59,10 +59,12 @@ struct Run: ParsableCommand {
             let body = ids.first == tok.bos ? Array(ids.dropFirst()) : ids
             ids = (tok.addBOS ? [tok.bos] : []) + template.tokens(tokenizer: tok, flagToken: flag.tokenID) + body
         }
+        var restored = 0
         if let cache = promptCache, FileManager.default.fileExists(atPath: cache) {
             do {
                 let t0 = Date()
                 let info = try SessionFile.load(cache, into: ctx)
+                restored = info.tokens
                 printError(String(format: "prompt cache: restored %d tokens from %@ in %.3f s", info.tokens, cache, Date().timeIntervalSince(t0)))
             } catch {
                 printError("prompt cache: ignoring \(cache): \(error)")
@@ -73,10 +75,16 @@ struct Run: ParsableCommand {
                 let t0 = Date()
                 let evaluated = try gen.prime(ids)
                 let t1 = Date()
+                // Re-save only when the snapshot gained tokens (a fully reused prompt re-runs just its last token).
+                guard evaluated > 1 || restored < ids.count - 1 else {
+                    printError(String(format: "prompt cache: evaluated %d of %d prompt tokens in %.3f s", evaluated, ids.count, t1.timeIntervalSince(t0)))
+                    throw CancellationError()
+                }
                 let info = try SessionFile.save(ctx, to: cache)
                 printError(String(format: "prompt cache: evaluated %d of %d prompt tokens in %.3f s; saved %d tokens to %@ in %.3f s (%d bytes, %d raw)",
                                   evaluated, ids.count, t1.timeIntervalSince(t0), info.tokens, cache, Date().timeIntervalSince(t1),
                                   info.fileBytes, info.rawBytes))
+            } catch is CancellationError {
             } catch { throw CLIError("\(error)") }
         }
         var options = GenerationOptions(maxTokens: maxTokens, sampler: sampling.options, flag: flag, prefill: prefill)
