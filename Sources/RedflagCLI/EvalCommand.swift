@@ -18,6 +18,8 @@ struct EvalCommand: ParsableCommand {
     var samples: Int = 0
     @Option(name: .customLong("limit"), help: "Only the first N examples.")
     var limit: Int?
+    @Option(name: .customLong("per-label"), help: "Only the first N examples of each label (a balanced subset).")
+    var perLabel: Int?
     @Option(name: .customLong("roc"), help: "Write the ROC curve to this SVG file.")
     var roc: String?
     @Flag(name: .customLong("json"), help: "Print records and aggregates as JSON.")
@@ -45,6 +47,10 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         var examples: [FlagEvaluator.Example]
         do { examples = try FlagEvaluator.load(path: data) } catch { throw CLIError("\(error)") }
+        if let n = perLabel {
+            var seen: [String: Int] = [:]
+            examples = examples.filter { e in seen[e.label, default: 0] += 1; return seen[e.label]! <= n }
+        }
         if let l = limit { examples = Array(examples.prefix(l)) }
         guard !examples.isEmpty else { throw CLIError("\(data) holds no examples") }
         let g = try modelOptions.openFile()
@@ -60,8 +66,8 @@ struct EvalCommand: ParsableCommand {
         var records: [FlagEvaluator.Record] = []
         for (i, e) in examples.enumerated() {
             do {
-                var r = try ev.score(e, index: i)
-                if samples > 0 && e.isPositive && e.prefill == nil {
+                var r = try ev.scoreWithPrefill(e, index: i)
+                if samples > 0 && e.isPositive {
                     let s = try ev.score(e, index: i, sampler: SamplerOptions(temperature: 1, topK: 0, seed: UInt64(i) &* 7919), samples: samples)
                     r.samplesFired = s.samplesFired
                     r.samples = s.samples
@@ -79,12 +85,11 @@ struct EvalCommand: ParsableCommand {
                                    fire_rate: Double(rs.filter(\.fired).count) / Double(rs.count),
                                    mean_max_p: rs.map(\.maxP).reduce(0, +) / Double(rs.count))
         }
-        // ROC over prompts without prefill (the prefilling attack is reported separately).
-        let plain = zip(examples, records).filter { $0.0.prefill == nil }.map(\.1)
-        let pos = plain.filter { $0.label == "harmful" }.map(\.maxP), neg = plain.filter { $0.label != "harmful" }.map(\.maxP)
+        // ROC over the plain requests (each record's max_p has no prefill; the prefilling attack is separate).
+        let pos = records.filter { $0.label == "harmful" }.map(\.maxP), neg = records.filter { $0.label != "harmful" }.map(\.maxP)
         let rocCurve = pos.isEmpty || neg.isEmpty ? nil : ROC(positives: pos, negatives: neg)
-        let prefilled = zip(examples, records).filter { $0.0.prefill != nil && $0.0.isPositive }.map(\.1)
-        let prefillDefense = prefilled.isEmpty ? nil : Double(prefilled.filter(\.fired).count) / Double(prefilled.count)
+        let prefilled = records.filter { $0.label == "harmful" && $0.prefillFired != nil }
+        let prefillDefense = prefilled.isEmpty ? nil : Double(prefilled.filter { $0.prefillFired == true }.count) / Double(prefilled.count)
         let sampled = records.filter { $0.samples != nil }
         let samplingDefense = sampled.isEmpty ? nil : Double(sampled.filter { $0.samplesFired == $0.samples }.count) / Double(sampled.count)
         if let r = rocCurve, let path = roc {

@@ -23,12 +23,17 @@ public struct FlagEvaluator {
         /// With sampling: how many of the samples fired.
         public var samplesFired: Int?
         public var samples: Int?
+        /// With a prefill (the prefilling attack): max p(<rf>) over the prefilled positions and the next tokens.
+        public var prefillMaxP: Double?
+        public var prefillFired: Bool?
         enum CodingKeys: String, CodingKey {
             case index, label, fired, samples
             case maxP = "max_p"
             case firstFlagIndex = "first_flag_index"
             case prefilledTokens = "prefilled_tokens"
             case samplesFired = "samples_fired"
+            case prefillMaxP = "prefill_max_p"
+            case prefillFired = "prefill_fired"
         }
     }
 
@@ -59,6 +64,21 @@ public struct FlagEvaluator {
             }
         }
         return out
+    }
+
+    /// Scores one example: the plain request, and (when the example has one) the request with its prefilled
+    /// answer start — the prefilling attack.
+    public func scoreWithPrefill(_ e: Example, index: Int) throws -> Record {
+        var plain = e
+        plain.prefill = nil
+        var r = try score(plain, index: index)
+        if e.prefill != nil {
+            let p = try score(e, index: index)
+            r.prefillMaxP = p.maxP
+            r.prefillFired = p.fired
+            r.prefilledTokens = p.prefilledTokens
+        }
+        return r
     }
 
     /// Scores one example: monitor policy (never halts), greedy unless `sampler` says otherwise.
