@@ -255,6 +255,25 @@ if has "$STEPS" neon; then
   done
 fi
 
+# Deployable binaries (not in the default STEPS): the CLI with the Swift runtime linked in, for each build,
+# copied to $WORK/dist/redflag-<cpu>; prints what the target needs (glibc version, shared libraries).
+if has "$STEPS" dist; then
+  mkdir -p "$WORK/dist"
+  for b in $BUILDS; do
+    cpu=$(cpu_of "$b")
+    stamp "static-stdlib CLI, REDFLAG_TARGET_CPU=$cpu"
+    inchroot REDFLAG_TARGET_CPU="$cpu" -- \
+      "swift build -c release --product redflag --static-swift-stdlib $SDK --scratch-path /scratch/dist-$b $JOBS_FLAG" \
+      >"$LOGS/dist-$b.log" 2>&1 || { tail -30 "$LOGS/dist-$b.log"; exit 1; }
+    out=$WORK/dist/redflag-$cpu
+    cp "$SCRATCH/dist-$b/aarch64-unknown-linux-gnu/release/redflag" "$out"
+    glibc=$(aarch64-linux-gnu-objdump -T "$out" | grep -o 'GLIBC_[0-9.]*' | sort -uV | tail -1)
+    needed=$(aarch64-linux-gnu-readelf -d "$out" | sed -n 's/.*NEEDED.*\[\(.*\)\]/\1/p' | tr '\n' ' ')
+    echo "  $out: $(du -h "$out" | cut -f1), needs $glibc; shared libraries: $needed"
+    QEMU_CPU=$cpu inchroot QEMU_CPU="$cpu" -- "/scratch/dist-$b/aarch64-unknown-linux-gnu/release/redflag next --greedy 4 -t 2 'The capital of France is'" | tail -2 | sed 's/^/  /'
+  done
+fi
+
 stamp "done (wall time $(( $(date +%s) - t0 )) s)"
 if [ $fail -ne 0 ]; then echo "ARM64 CHECK FAILED (logs in $LOGS)"; exit 1; fi
 echo "ARM64 CHECK PASSED"

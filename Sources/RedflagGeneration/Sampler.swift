@@ -1,4 +1,5 @@
 import Foundation
+import RedflagKernels
 
 /// Picks the next token from logits: repetition penalty, then greedy or temperature sampling with
 /// top-k, top-p and min-p. All buffers are allocated once; sampling a token allocates nothing.
@@ -98,19 +99,4 @@ public final class Sampler {
         for i in 0..<n where logits[i] > bv { bv = logits[i]; best = i }
         return Int32(best)
     }
-}
-
-/// A small, fast, seedable PRNG (SplitMix64).
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
 }

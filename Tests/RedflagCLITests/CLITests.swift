@@ -7,6 +7,15 @@ final class CLITests: XCTestCase {
     /// The built executable, next to the test bundle.
     static var binary: URL {
         var dir = Bundle(for: CLITests.self).bundleURL.deletingLastPathComponent()
+        #if arch(arm64)
+        // Cross-built and run under qemu-user (tools/arm64-check.sh), the bundle path is qemu's; the test
+        // executable's own directory (argv[0]) holds the aarch64 `redflag`.
+        let argv0Dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("redflag").path),
+           FileManager.default.fileExists(atPath: argv0Dir.appendingPathComponent("redflag").path) {
+            dir = argv0Dir
+        }
+        #endif
         if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("redflag").path) {
             dir = TestPaths.repoRoot.appendingPathComponent(".build/release")
         }

@@ -1,20 +1,8 @@
 import XCTest
 import RedflagGGUF
 import RedflagKernels
+import RedflagTestSupport
 
-/// SplitMix64: a small deterministic PRNG (the same sequence on every platform and run).
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-}
 
 /// Randomly damaged copies of the small file either parse (into something self-consistent) or throw a
 /// `GGUFError`; nothing crashes, and parsing stays fast.

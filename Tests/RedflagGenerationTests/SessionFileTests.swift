@@ -1,6 +1,7 @@
 import Foundation
 import RedflagGGUF
 @testable import RedflagGeneration
+import RedflagKernels
 import RedflagModel
 import RedflagTokenizer
 import RedflagTestSupport

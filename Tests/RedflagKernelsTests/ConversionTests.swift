@@ -29,7 +29,7 @@ final class ConversionTests: XCTestCase {
         var rng = QuantTestRNG(seed: seed ^ 0xABCDEF)
         func randomScale() -> [UInt8] {
             let e = -17 + Int(rng.next() % 12)
-            return S.halfBytes(Float(sign: .plus, exponent: e, significand: 1 + Float(rng.nextUnit())))
+            return S.halfBytes(Float(sign: .plus, exponent: e, significand: 1 + Float(rng.nextUnitExcludingZero())))
         }
         for b in 0..<blocks {
             let base = b * type.blockBytes

@@ -133,29 +133,19 @@ enum QuantTestSupport {
     }
 }
 
-/// A small deterministic generator (SplitMix64) for reproducible test data.
-struct QuantTestRNG: RandomNumberGenerator {
-    var state: UInt64
+/// The reproducible test-data generator (the shared SplitMix64), with the draws these tests use.
+typealias QuantTestRNG = SplitMix64
 
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
+extension SplitMix64 {
     /// Uniform in (0, 1].
-    mutating func nextUnit() -> Double {
+    mutating func nextUnitExcludingZero() -> Double {
         (Double(next() >> 11) + 1) * 0x1p-53
     }
 
     /// Standard normal (Box–Muller).
     mutating func nextGaussian() -> Float {
-        let u1 = nextUnit()
-        let u2 = nextUnit()
+        let u1 = nextUnitExcludingZero()
+        let u2 = nextUnitExcludingZero()
         return Float((-2 * Foundation.log(u1)).squareRoot() * Foundation.cos(2 * Double.pi * u2))
     }
 }

@@ -189,19 +189,14 @@ public enum TinyModel {
     }
 }
 
-/// A seedable PRNG for test data (SplitMix64), with uniform and approximately normal draws.
-public struct TestRNG: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+/// The seedable PRNG for test data, with uniform and approximately normal draws.
+public typealias TestRNG = SplitMix64
+
+extension SplitMix64 {
     /// Uniform in [0, 1).
     public mutating func unit() -> Float { Float(next() >> 40) * 0x1p-24 }
+    /// Uniform integer in 0..<n.
+    public mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
     /// Uniform in [lo, hi).
     public mutating func uniform(_ lo: Float, _ hi: Float) -> Float { lo + (hi - lo) * unit() }
     /// Approximately standard normal (sum of 4 uniforms, rescaled to unit variance).
