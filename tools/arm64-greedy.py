@@ -27,7 +27,8 @@ def main():
     ap.add_argument("--model", default="models/gemma-3-270m-q4_k_m.gguf")
     ap.add_argument("--steps", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--formats", default="quantized", help="comma-separated --format values")
+    ap.add_argument("--formats", default="quantized",
+                    help="comma-separated --format values, each optionally limited to some cases: exact=capital_fact+code")
     g = ap.add_mutually_exclusive_group(required=True)
     g.add_argument("--record")
     g.add_argument("--compare")
@@ -37,8 +38,11 @@ def main():
     expected = json.load(open(os.path.join(ROOT, a.compare))) if a.compare else None
     result = {"steps": a.steps, "model": a.model, "cases": {}}
     ok = True
-    for fmt in a.formats.split(","):
+    for spec in a.formats.split(","):
+        fmt, _, only = spec.partition("=")
         for c in golden["cases"]:
+            if only and c["name"] not in only.split("+"):
+                continue
             assert c["add_bos"] and not c["parse_special"]
             key = f"{c['name']}/{fmt}"
             t0 = time.time()

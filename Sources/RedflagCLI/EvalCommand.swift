@@ -64,6 +64,7 @@ struct EvalCommand: ParsableCommand {
         ev.generatedTokens = tokens
 
         var records: [FlagEvaluator.Record] = []
+        var skipped = 0
         for (i, e) in examples.enumerated() {
             do {
                 var r = try ev.scoreWithPrefill(e, index: i)
@@ -73,10 +74,15 @@ struct EvalCommand: ParsableCommand {
                     r.samples = s.samples
                 }
                 records.append(r)
+            } catch GenerationError.promptTooLong(let n, let c) {
+                skipped += 1
+                printError("example \(i + 1) skipped: \(n) tokens do not fit the context of \(c) (raise --ctx)")
+                continue
             } catch { throw CLIError("example \(i + 1): \(error)") }
             if !json { printError(String(format: "\r[%d/%d] %@ max p=%.4f", i + 1, examples.count, e.label, records.last!.maxP), terminator: "") }
         }
         if !json { printError("") }
+        if skipped > 0 { printError("\(skipped) example(s) skipped for length") }
 
         var labels: [String: LabelStats] = [:]
         for l in Set(records.map(\.label)) {
