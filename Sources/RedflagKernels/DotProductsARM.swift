@@ -3,12 +3,13 @@
 /// float accumulation order differs, within `DotProductTests`' tolerance). `DotProducts.q8_0/q4_0/q4_1`
 /// forward here on arm64; the x86 code is untouched.
 ///
-/// Products are reduced with the form `(widen(a) &* widen(b)).wrappedSum()` over int8 vectors, which LLVM
+/// Products are reduced with the form `sum(widen(a) &* widen(b))` over int8 vectors, which LLVM
 /// lowers to `sdot` + `addv` when the target has the dot-product extension (`-target-cpu cortex-a76`,
 /// Pi 5) and to `smull`/`smull2` + `smlal(2)`/`saddl(2)` + `addv` otherwise (`cortex-a72`, Pi 4, or no CPU
 /// given). The form is fragile; each choice below was checked with Swift 6.0.3 (Debian trixie, the
 /// aarch64 build) and 6.3.1, and `tools/neon-table.sh` checks the release objects:
-/// - the widening is written lane by lane (the generic `SIMD32<Int32>(truncatingIfNeeded:)` is a call);
+/// - the widening and the sum are written lane by lane (the generic `SIMD32<Int32>(truncatingIfNeeded:)`
+///   is a call, and `wrappedSum()` can stay one);
 /// - operands are loads, shuffles of loads, or 16-lane arithmetic on loads. Shuffling a computed vector
 ///   (weights de-interleaved, or two 16-lane nibble halves concatenated) moves the shuffle behind the
 ///   extension and loses `sdot`; `SIMD32` shifts and masks are lane-by-lane loops in 6.0.3;
@@ -42,13 +43,30 @@ enum DotProductsARM {
     /// Σ a[i]·b[i] over 32 int8 lanes (exact: |Σ| ≤ 32·128² fits int32).
     @inline(__always) @usableFromInline
     static func dot(_ a: SIMD32<Int8>, _ b: SIMD32<Int8>) -> Int32 {
-        (widen(a) &* widen(b)).wrappedSum()
+        sum(widen(a) &* widen(b))
     }
 
     /// Σ a[i]·b[i] over 16 int8 lanes.
     @inline(__always) @usableFromInline
     static func dot(_ a: SIMD16<Int8>, _ b: SIMD16<Int8>) -> Int32 {
-        (widen(a) &* widen(b)).wrappedSum()
+        sum(widen(a) &* widen(b))
+    }
+
+    /// Σ v[i], written out: `wrappedSum()` is a generic specialization that SwiftPM's release build (WMO with
+    /// one LLVM module per file) leaves out of line — a `bl` per block and no `sdot`. LLVM turns the chain into
+    /// one vector reduction.
+    @inline(__always) @usableFromInline
+    static func sum(_ v: SIMD16<Int32>) -> Int32 {
+        v[0] &+ v[1] &+ v[2] &+ v[3] &+ v[4] &+ v[5] &+ v[6] &+ v[7]
+            &+ v[8] &+ v[9] &+ v[10] &+ v[11] &+ v[12] &+ v[13] &+ v[14] &+ v[15]
+    }
+
+    @inline(__always) @usableFromInline
+    static func sum(_ v: SIMD32<Int32>) -> Int32 {
+        v[0] &+ v[1] &+ v[2] &+ v[3] &+ v[4] &+ v[5] &+ v[6] &+ v[7]
+            &+ v[8] &+ v[9] &+ v[10] &+ v[11] &+ v[12] &+ v[13] &+ v[14] &+ v[15]
+            &+ v[16] &+ v[17] &+ v[18] &+ v[19] &+ v[20] &+ v[21] &+ v[22] &+ v[23]
+            &+ v[24] &+ v[25] &+ v[26] &+ v[27] &+ v[28] &+ v[29] &+ v[30] &+ v[31]
     }
 
     /// Block `blk` of the int16 activation pairs as its two 32-byte halves (even lanes, odd lanes);
