@@ -75,16 +75,15 @@ struct Run: ParsableCommand {
                 let t0 = Date()
                 let evaluated = try gen.prime(ids)
                 let t1 = Date()
+                let line = String(format: "prompt cache: evaluated %d of %d prompt tokens in %.3f s", evaluated, ids.count, t1.timeIntervalSince(t0))
                 // Re-save only when the snapshot gained tokens (a fully reused prompt re-runs just its last token).
-                guard evaluated > 1 || restored < ids.count - 1 else {
-                    printError(String(format: "prompt cache: evaluated %d of %d prompt tokens in %.3f s", evaluated, ids.count, t1.timeIntervalSince(t0)))
-                    throw CancellationError()
+                if evaluated > 1 || restored < ids.count - 1 {
+                    let info = try SessionFile.save(ctx, to: cache)
+                    printError(line + String(format: "; saved %d tokens to %@ in %.3f s (%d bytes, %d raw)",
+                                             info.tokens, cache, Date().timeIntervalSince(t1), info.fileBytes, info.rawBytes))
+                } else {
+                    printError(line)
                 }
-                let info = try SessionFile.save(ctx, to: cache)
-                printError(String(format: "prompt cache: evaluated %d of %d prompt tokens in %.3f s; saved %d tokens to %@ in %.3f s (%d bytes, %d raw)",
-                                  evaluated, ids.count, t1.timeIntervalSince(t0), info.tokens, cache, Date().timeIntervalSince(t1),
-                                  info.fileBytes, info.rawBytes))
-            } catch is CancellationError {
             } catch { throw CLIError("\(error)") }
         }
         var options = GenerationOptions(maxTokens: maxTokens, sampler: sampling.options, flag: flag, prefill: prefill)
