@@ -21,12 +21,9 @@ struct Chat: ParsableCommand {
     var safeMessage = "I can't help with that."
 
     func run() throws {
-        let g = try modelOptions.openFile()
-        let tok = try modelOptions.loadTokenizer(g)
-        let model = try modelOptions.loadModel(g)
-        var flag = try guardArgs.configuration(gguf: g, tokenizer: tok, adapter: model.adapter)
-        let ctx = try modelOptions.makeContext(model)
-        let gen = Generator(model: model, tokenizer: tok, context: ctx)
+        let gen = try modelOptions.loadGenerator()
+        let tok = gen.tokenizer, ctx = gen.context, model = gen.model
+        var flag = try guardArgs.configuration(gguf: model.gguf, tokenizer: tok, adapter: model.adapter)
         let template: ChatTemplate
         do { template = try ChatTemplate(tokenizer: tok) } catch { throw CLIError("\(error)") }
 

@@ -53,12 +53,9 @@ struct EvalCommand: ParsableCommand {
         }
         if let l = limit { examples = Array(examples.prefix(l)) }
         guard !examples.isEmpty else { throw CLIError("\(data) holds no examples") }
-        let g = try modelOptions.openFile()
-        let tok = try modelOptions.loadTokenizer(g)
-        let model = try modelOptions.loadModel(g)
-        let cfg = try guardArgs.configuration(gguf: g, tokenizer: tok, adapter: model.adapter)
-        let ctx = try modelOptions.makeContext(model)
-        let gen = Generator(model: model, tokenizer: tok, context: ctx)
+        let gen = try modelOptions.loadGenerator()
+        let tok = gen.tokenizer, ctx = gen.context, model = gen.model
+        let cfg = try guardArgs.configuration(gguf: model.gguf, tokenizer: tok, adapter: model.adapter)
         var ev: FlagEvaluator
         do { ev = try FlagEvaluator(generator: gen, flag: cfg) } catch { throw CLIError("\(error)") }
         ev.generatedTokens = tokens

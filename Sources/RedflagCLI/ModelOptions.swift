@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import RedflagGGUF
+import RedflagGeneration
 import RedflagModel
 import RedflagTokenizer
 
@@ -93,6 +94,16 @@ struct ModelOptions: ParsableArguments {
         do { return try InferenceContext(model: model, contextSize: contextSize, threads: threads, memoryBudget: budget) } catch {
             throw CLIError("\(error)")
         }
+    }
+}
+
+extension ModelOptions {
+    /// Everything a generating command needs, loaded in order: file, tokenizer, model (+ adapter), context, generator.
+    func loadGenerator() throws -> Generator {
+        let g = try openFile()
+        let tok = try loadTokenizer(g)
+        let model = try loadModel(g)
+        return Generator(model: model, tokenizer: tok, context: try makeContext(model))
     }
 }
 

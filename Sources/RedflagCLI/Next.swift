@@ -29,11 +29,8 @@ struct Next: ParsableCommand {
     }
 
     func run() throws {
-        let g = try modelOptions.openFile()
-        let tok = try modelOptions.loadTokenizer(g)
-        let model = try modelOptions.loadModel(g)
-        let ctx = try modelOptions.makeContext(model)
-        let gen = Generator(model: model, tokenizer: tok, context: ctx)
+        let gen = try modelOptions.loadGenerator()
+        let tok = gen.tokenizer, ctx = gen.context
         let ids = tok.encode(prompt, parseSpecial: parseSpecial)
         do { try gen.prime(ids) } catch { throw CLIError("\(error)") }
         gen.project()

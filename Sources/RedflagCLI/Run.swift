@@ -37,12 +37,9 @@ struct Run: ParsableCommand {
     }
 
     func run() throws {
-        let g = try modelOptions.openFile()
-        let tok = try modelOptions.loadTokenizer(g)
-        let model = try modelOptions.loadModel(g)
-        let flag = try guardArgs.configuration(gguf: g, tokenizer: tok, adapter: model.adapter)
-        let ctx = try modelOptions.makeContext(model)
-        let gen = Generator(model: model, tokenizer: tok, context: ctx)
+        let gen = try modelOptions.loadGenerator()
+        let tok = gen.tokenizer, ctx = gen.context, model = gen.model
+        let flag = try guardArgs.configuration(gguf: model.gguf, tokenizer: tok, adapter: model.adapter)
         var ids: [Int32]
         if chat {
             do { ids = try ChatTemplate(tokenizer: tok).singleTurn(prompt) } catch { throw CLIError("\(error)") }
