@@ -222,7 +222,7 @@ run_suite() {
   grep -E "^Test Suite '(All tests|Selected tests)' (passed|failed)|Executed [0-9]+ tests?, with" "$log" | tail -2 | sed 's/^/  /'
   local skipped; skipped=$(grep -cE "^Test Case .* skipped" "$log" || true)
   echo "  skipped: $skipped"
-  grep -E ": Test skipped|skipped: |^Test Case .* skipped" "$log" | sed 's/^/    /' || true
+  grep -E " : Test skipped - " "$log" | sed -E 's/^.*: ([A-Za-z0-9_]+\.[A-Za-z0-9_]+) : Test skipped - /    \1: /' || true
   if [ $rc -ne 0 ]; then
     grep -E "^Test Case .* failed \(" "$log" | sed 's/^/  /' || true
     grep -E ": error: |[Ff]atal error|Illegal instruction|[Ss]ignal [0-9]+|Segmentation" "$log" | head -15 | cut -c1-300 | sed 's/^/  /' || true
