@@ -65,7 +65,7 @@ def main():
                     line += f"  GREEDY DIFFERS at step {first}: x86 {e['greedy_ids']} vs {r['greedy_ids']}"
                 else:
                     d = max(abs(u - v) for u, v in zip(e["top_logits"], r["top_logits"])) if e["top_ids"] == r["top_ids"] else None
-                    line += "  = x86" + (f" (top-5 ids equal, max |Δlogit| {d:.4f})" if d is not None else " (top-5 order differs)")
+                    line += "  = x86" + (f" (top-5 ids equal, max |Δlogit| {d:.1e})" if d is not None else " (top-5 order differs)")
             print(line, flush=True)
     if a.record:
         with open(os.path.join(ROOT, a.record), "w") as f:

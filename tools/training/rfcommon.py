@@ -41,8 +41,9 @@ def log(*a):
 def load_base(dtype=torch.float32):
     """Gemma 3 270M from the GGUF, cached as an fp32 safetensors checkpoint.
 
-    transformers de-quantizes the GGUF (45-70 s) but the object it returns cannot
-    `save_pretrained`; copy its state dict into a fresh Gemma3ForCausalLM instead.
+    transformers de-quantizes the GGUF (45-105 s) but the object it returns cannot
+    `save_pretrained`; its state dict is saved as safetensors (tied LM head left
+    out) with a clean Gemma3TextConfig and reloaded with from_pretrained (< 1 s).
     """
     from transformers import AutoTokenizer, Gemma3ForCausalLM, Gemma3TextConfig
     if not (FP32_DIR / "model.safetensors").exists():
@@ -229,11 +230,6 @@ class RedFlagModel(nn.Module):
             for name, m in self.lora.items():
                 m.lora_A.copy_(sd[f"{name}.lora_a"])
                 m.lora_B.copy_(sd[f"{name}.lora_b"])
-
-
-def load_checkpoint(path):
-    ck = torch.load(path, map_location="cpu", weights_only=False)
-    return ck
 
 
 def read_jsonl(path):

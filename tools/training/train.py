@@ -22,7 +22,7 @@ params stay fp32, all losses are computed in fp32), or --precision autocast / fp
 
 Usage:
   python tools/training/train.py --steps 5 --out .cache/redflag-smoke        # smoke test
-  nohup python tools/training/train.py --steps 700 --out .cache/redflag-run > .cache/train.log 2>&1 &
+  nohup python tools/training/train.py --steps 380 --out .cache/redflag-run --ckpt-every 50 --val-every 50 > .cache/train.log 2>&1 &
   python tools/training/train.py ... --resume                               # continue from latest.pt
 """
 from __future__ import annotations
