@@ -9,7 +9,8 @@
 #   packages : swift-argument-parser from /opt/swift-packages (bind-mounted, git url.insteadOf in the chroot)
 #   builds   : release + tests (the suite needs release), one per -target-cpu:
 #                a72  REDFLAG_TARGET_CPU=cortex-a72  (the Pi 4 build; also runs on a Pi 5)
-#                a76  REDFLAG_TARGET_CPU=cortex-a76  (the Pi 5 build: sdot; dies with SIGILL on a Pi 4)
+#                a76  REDFLAG_TARGET_CPU=cortex-a76 and -Xswiftc -DREDFLAG_DOTPROD (the Pi 5 build: sdot;
+#                     dies with SIGILL on a Pi 4)
 #   tests    : the whole XCTest suite under qemu-user with REDFLAG_EMULATED=1 (a few slow tests skip
 #              themselves, each with its reason): a72 build under QEMU_CPU=cortex-a72, a76 build under
 #              QEMU_CPU=cortex-a76; plus the kernel tests of the a72 build under cortex-a76. Never QEMU_CPU=max.
@@ -54,6 +55,9 @@ loud_skip() {
 }
 has() { [[ " $1 " == *" $2 "* ]]; }
 cpu_of() { case $1 in a72) echo cortex-a72;; a76) echo cortex-a76;; *) echo "unknown build $1" >&2; exit 2;; esac; }
+# The int8 kernels take their sdot form only with REDFLAG_DOTPROD (Sources/RedflagKernels/DotProductsARM.swift):
+# without it they use smull + saddl, the best form for a CPU without the dot-product extension.
+dotprod_flag() { [ "$1" = a76 ] && echo "-Xswiftc -DREDFLAG_DOTPROD" || true; }
 
 # ---- preconditions (a machine that cannot run this skips loudly; a failing check fails) ----
 [ "$(id -u)" = 0 ] || loud_skip "needs root (chroot, mounts, binfmt_misc); run it as root"
@@ -205,7 +209,7 @@ if has "$STEPS" build; then
     cpu=$(cpu_of "$b")
     stamp "cross build $b (release + tests, REDFLAG_TARGET_CPU=$cpu)"
     inchroot REDFLAG_TARGET_CPU="$cpu" -- \
-      "swift build -c release --build-tests -Xswiftc -enable-testing $SDK --scratch-path /scratch/$b $JOBS_FLAG" 2>&1 | tee "$LOGS/build-$b.log" | grep -E "error|warning: unre|Compiling|Build complete" | grep -v "^\[" || true
+      "swift build -c release --build-tests -Xswiftc -enable-testing $(dotprod_flag "$b") $SDK --scratch-path /scratch/$b $JOBS_FLAG" 2>&1 | tee "$LOGS/build-$b.log" | grep -E "error|warning: unre|Compiling|Build complete" | grep -v "^\[" || true
     grep -q "Build complete" "$LOGS/build-$b.log" || { echo "cross build $b FAILED (log: $LOGS/build-$b.log)"; tail -40 "$LOGS/build-$b.log"; exit 1; }
     # no x86 CPU flag may reach an aarch64 compile (Package.swift defaults to haswell on an x86 host)
     if grep -qiE "haswell|not a recognized processor" "$LOGS/build-$b.log"; then echo "x86 CPU flag in the aarch64 build" >&2; exit 1; fi
@@ -287,7 +291,7 @@ if has "$STEPS" dist; then
     cpu=$(cpu_of "$b")
     stamp "static-stdlib CLI, REDFLAG_TARGET_CPU=$cpu"
     inchroot REDFLAG_TARGET_CPU="$cpu" -- \
-      "swift build -c release --product redflag --static-swift-stdlib $SDK --scratch-path /scratch/dist-$b $JOBS_FLAG" \
+      "swift build -c release --product redflag --static-swift-stdlib $(dotprod_flag "$b") $SDK --scratch-path /scratch/dist-$b $JOBS_FLAG" \
       >"$LOGS/dist-$b.log" 2>&1 || { tail -30 "$LOGS/dist-$b.log"; exit 1; }
     out=$WORK/dist/redflag-$cpu
     cp "$SCRATCH/dist-$b/aarch64-unknown-linux-gnu/release/redflag" "$out"

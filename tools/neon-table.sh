@@ -35,7 +35,7 @@ for o in "${objs[@]}"; do echo "### OBJECT $(basename "$(dirname "$o")")/$(basen
 python3 -c '
 import re, subprocess, sys
 profile, label, demangle = sys.argv[1], sys.argv[2], sys.argv[3]
-MN = ["sdot", "smull", "smull2", "smlal", "smlal2", "saddw", "saddw2", "saddl", "saddl2", "sadalp", "addv", "trn1"]
+MN = ["sdot", "smull", "smull2", "smlal", "smlal2", "saddw", "saddw2", "saddl", "saddl2", "sadalp", "sxtl", "sxtl2", "addv", "saddlv", "trn1"]
 funcs, cur, obj = [], None, ""
 for line in sys.stdin:
     line = line.rstrip("\n")
@@ -73,17 +73,18 @@ for f in funcs:
     name = dm.get(f["sym"], f["sym"])
     if "Reference" in name: continue
     if len(f["ins"]) == 1 and f["ins"][0][1] == "b": continue      # a thunk to a merged copy
+    if name.startswith("partial apply"): continue                  # closure context forwarders
     c, nloops, bl, inloop = stats(f)
     if NAMED.search(name) or c["sdot"] or c["smull"] or c["smlal"]:
         rows.append((f["obj"], name, c, nloops, bl, inloop))
 print("NEON table, build %s (%d functions with int8 kernels)" % (label, len(rows)))
-hdr = ["sdot", "smull", "smull2", "smlal", "smlal2", "saddl", "saddl2", "saddw", "saddw2", "addv", "trn1"]
-print("  %-58s %s  %5s %4s %7s" % ("function [object]", " ".join("%6s" % h for h in hdr), "loops", "bl", "bl-loop"))
+hdr = ["sdot", "smull", "smull2", "smlal", "smlal2", "saddl", "saddl2", "saddw", "saddw2", "sxtl", "sxtl2", "addv", "saddlv", "trn1"]
+print("  %-50s %s  %5s %4s %7s" % ("function [object]", " ".join("%*s" % (max(4, len(h)), h) for h in hdr), "loops", "bl", "bl-loop"))
 fail = []
 for obj, name, c, nloops, bl, inloop in rows:
-    short = name if len(name) <= 44 else name[:41] + "..."
-    print("  %-58s %s  %5d %4d %7d" % ("%s [%s]" % (short, obj.split("/")[-1].replace(".swift.o", "")),
-          " ".join("%6d" % c[h] for h in hdr), nloops, len(bl), len(inloop)))
+    short = re.sub(r"\([^()]*\)", "", name).replace("static ", "")         # DotProducts.q8_0, closure #1 in QuantizedGEMV.rows
+    print("  %-50s %s  %5d %4d %7d" % ("%s [%s]" % (short, obj.split("/")[-1].replace(".swift.o", "")),
+          " ".join("%*d" % (max(4, len(h)), c[h]) for h in hdr), nloops, len(bl), len(inloop)))
     kernel = c["sdot"] or c["smull"] or c["smlal"] or ("QuantizedGEMV" not in name and NAMED.search(name))
     if kernel and inloop: fail.append("%s: bl inside a loop -> %s" % (name, ", ".join(sorted({t for _, t in inloop}))))
     if profile == "a72" and c["sdot"]: fail.append("%s: sdot in the cortex-a72 build (SIGILL on a Pi 4)" % name)

@@ -3,11 +3,17 @@
 /// float accumulation order differs, within `DotProductTests`' tolerance). `DotProducts.q8_0/q4_0/q4_1`
 /// forward here on arm64; the x86 code is untouched.
 ///
-/// Products are reduced with the form `sum(widen(a) &* widen(b))` over int8 vectors, which LLVM
-/// lowers to `sdot` + `addv` when the target has the dot-product extension (`-target-cpu cortex-a76`,
-/// Pi 5) and to `smull`/`smull2` + `smlal(2)`/`saddl(2)` + `addv` otherwise (`cortex-a72`, Pi 4, or no CPU
-/// given). The form is fragile; each choice below was checked with Swift 6.0.3 (Debian trixie, the
-/// aarch64 build) and 6.3.1, and `tools/neon-table.sh` checks the release objects:
+/// Two forms of the per-block integer dot product, chosen at compile time:
+/// - with `-D REDFLAG_DOTPROD` (the Pi 5 build: `REDFLAG_TARGET_CPU=cortex-a76`, `-Xswiftc -DREDFLAG_DOTPROD`):
+///   `sum(widen(a) &* widen(b))` with int32 products, which LLVM lowers to `sdot` + `addv` when the target
+///   has the dot-product extension;
+/// - otherwise (Pi 4 / any aarch64): int16 products `widen16(a) &* widen16(b)` (exact, |a·b| ≤ 128²) whose
+///   halves are added in int32, lowered to `smull`/`smull2` + `saddl`/`saddl2` + `addv` (or, for the
+///   small nibble products, `smull` + `smlal2` in int16 + `saddlv`). The int32 form on a CPU without `sdot`
+///   compiles (6.0.3) to `sxtl` + 32-bit `smull`/`smlal`, twice the instructions; the int16 form never
+///   becomes `sdot`. Swift cannot test CPU features at compile time, hence the flag.
+/// Both are fragile; each choice below was checked with Swift 6.0.3 (Debian trixie, the aarch64 build) and
+/// 6.3.1, and `tools/neon-table.sh` checks the release objects (`tools/arm64-check.sh`):
 /// - the widening and the sum are written lane by lane (the generic `SIMD32<Int32>(truncatingIfNeeded:)`
 ///   is a call, and `wrappedSum()` can stay one);
 /// - operands are loads, shuffles of loads, or 16-lane arithmetic on loads. Shuffling a computed vector
@@ -40,21 +46,63 @@ enum DotProductsARM {
             Int32(v[8]), Int32(v[9]), Int32(v[10]), Int32(v[11]), Int32(v[12]), Int32(v[13]), Int32(v[14]), Int32(v[15]))
     }
 
+    @inline(__always) @usableFromInline
+    static func widen16(_ v: SIMD32<Int8>) -> SIMD32<Int16> {
+        SIMD32(Int16(v[0]), Int16(v[1]), Int16(v[2]), Int16(v[3]), Int16(v[4]), Int16(v[5]), Int16(v[6]), Int16(v[7]),
+            Int16(v[8]), Int16(v[9]), Int16(v[10]), Int16(v[11]), Int16(v[12]), Int16(v[13]), Int16(v[14]), Int16(v[15]),
+            Int16(v[16]), Int16(v[17]), Int16(v[18]), Int16(v[19]), Int16(v[20]), Int16(v[21]), Int16(v[22]), Int16(v[23]),
+            Int16(v[24]), Int16(v[25]), Int16(v[26]), Int16(v[27]), Int16(v[28]), Int16(v[29]), Int16(v[30]), Int16(v[31]))
+    }
+
+    @inline(__always) @usableFromInline
+    static func widen16(_ v: SIMD16<Int8>) -> SIMD16<Int16> {
+        SIMD16(Int16(v[0]), Int16(v[1]), Int16(v[2]), Int16(v[3]), Int16(v[4]), Int16(v[5]), Int16(v[6]), Int16(v[7]),
+            Int16(v[8]), Int16(v[9]), Int16(v[10]), Int16(v[11]), Int16(v[12]), Int16(v[13]), Int16(v[14]), Int16(v[15]))
+    }
+
+    /// The two halves of int16 products, widened and added: 16 (or 8) int32 partial sums (`saddl`/`saddl2`).
+    @inline(__always) @usableFromInline
+    static func halves(_ p: SIMD32<Int16>) -> SIMD16<Int32> {
+        SIMD16<Int32>(Int32(p[0]), Int32(p[1]), Int32(p[2]), Int32(p[3]), Int32(p[4]), Int32(p[5]), Int32(p[6]), Int32(p[7]),
+                      Int32(p[8]), Int32(p[9]), Int32(p[10]), Int32(p[11]), Int32(p[12]), Int32(p[13]), Int32(p[14]), Int32(p[15]))
+            &+ SIMD16<Int32>(Int32(p[16]), Int32(p[17]), Int32(p[18]), Int32(p[19]), Int32(p[20]), Int32(p[21]), Int32(p[22]), Int32(p[23]),
+                         Int32(p[24]), Int32(p[25]), Int32(p[26]), Int32(p[27]), Int32(p[28]), Int32(p[29]), Int32(p[30]), Int32(p[31]))
+    }
+
+    @inline(__always) @usableFromInline
+    static func halves(_ p: SIMD16<Int16>) -> SIMD8<Int32> {
+        SIMD8<Int32>(Int32(p[0]), Int32(p[1]), Int32(p[2]), Int32(p[3]), Int32(p[4]), Int32(p[5]), Int32(p[6]), Int32(p[7]))
+            &+ SIMD8<Int32>(Int32(p[8]), Int32(p[9]), Int32(p[10]), Int32(p[11]), Int32(p[12]), Int32(p[13]), Int32(p[14]), Int32(p[15]))
+    }
+
     /// Σ a[i]·b[i] over 32 int8 lanes (exact: |Σ| ≤ 32·128² fits int32).
     @inline(__always) @usableFromInline
     static func dot(_ a: SIMD32<Int8>, _ b: SIMD32<Int8>) -> Int32 {
-        sum(widen(a) &* widen(b))
+        #if REDFLAG_DOTPROD
+        sum(widen(a) &* widen(b))                   // int32 products of int8: sdot
+        #else
+        sum(halves(widen16(a) &* widen16(b)))       // int16 products (|a·b| ≤ 128²): smull + saddl
+        #endif
     }
 
     /// Σ a[i]·b[i] over 16 int8 lanes.
     @inline(__always) @usableFromInline
     static func dot(_ a: SIMD16<Int8>, _ b: SIMD16<Int8>) -> Int32 {
+        #if REDFLAG_DOTPROD
         sum(widen(a) &* widen(b))
+        #else
+        sum(halves(widen16(a) &* widen16(b)))
+        #endif
     }
 
     /// Σ v[i], written out: `wrappedSum()` is a generic specialization that SwiftPM's release build (WMO with
     /// one LLVM module per file) leaves out of line — a `bl` per block and no `sdot`. LLVM turns the chain into
     /// one vector reduction.
+    @inline(__always) @usableFromInline
+    static func sum(_ v: SIMD8<Int32>) -> Int32 {
+        v[0] &+ v[1] &+ v[2] &+ v[3] &+ v[4] &+ v[5] &+ v[6] &+ v[7]
+    }
+
     @inline(__always) @usableFromInline
     static func sum(_ v: SIMD16<Int32>) -> Int32 {
         v[0] &+ v[1] &+ v[2] &+ v[3] &+ v[4] &+ v[5] &+ v[6] &+ v[7]
