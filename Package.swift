@@ -33,6 +33,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
         // System libraries (Debian: libopenblas-dev, liblz4-dev).
@@ -55,9 +56,15 @@ let package = Package(
         .target(name: "RedflagGeneration", dependencies: ["RedflagFlag", "RedflagModel", "RedflagTokenizer", "RedflagGGUF", "RedflagKernels", "CLZ4"]),
         // The C ABI declared in include/redflag.h.
         .target(name: "RedflagCAPI", dependencies: ["RedflagGeneration"]),
+        // `redflag serve`: HTTP/1.1 on POSIX sockets, OpenAI-compatible endpoints, one generation slot + FIFO queue.
+        .target(name: "RedflagServer", dependencies: [
+            "RedflagGeneration", "RedflagFlag", "RedflagTokenizer",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The `redflag` command-line tool, one file per subcommand.
         .executableTarget(name: "RedflagCLI", dependencies: [
-            "RedflagGeneration",
+            "RedflagGeneration", "RedflagServer",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -69,6 +76,8 @@ let package = Package(
         .testTarget(name: "RedflagModelTests", dependencies: ["RedflagModel", "RedflagGGUF", "RedflagKernels", "RedflagTestSupport"]),
         .testTarget(name: "RedflagCLITests", dependencies: ["RedflagCLI", "RedflagTestSupport"]),
         .testTarget(name: "RedflagGenerationTests", dependencies: ["RedflagGeneration", "RedflagTestSupport"]),
+        .testTarget(name: "RedflagServerTests", dependencies: ["RedflagServer", "RedflagGeneration", "RedflagModel", "RedflagGGUF", "RedflagTokenizer", "RedflagFlag", "RedflagTestSupport",
+                                                                 .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "RedflagFlagTests", dependencies: ["RedflagFlag", "RedflagModel", "RedflagKernels", "RedflagTestSupport"]),
     ],
     // Swift 5 language mode: the kernels hand raw pointers to worker threads by design.
