@@ -102,6 +102,7 @@ def main():
     ap.add_argument("--tests", default="pp64,pp256,tg64")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-rss", action="store_true")
+    ap.add_argument("--rss-only", action="store_true", help="only the peak-RSS comparison (no timing; safe on a busy machine)")
     ap.add_argument("--json")
     a = ap.parse_args()
     if not os.path.exists(REDFLAG):
@@ -114,6 +115,8 @@ def main():
     threads = [int(t) for t in a.threads.split(",")]
     tests = a.tests.split(",")
     samples = {}
+    if a.rss_only:
+        a.rounds, tests = 0, []
     for rnd in range(a.rounds):
         for m, path in models.items():
             for t in threads:

@@ -179,6 +179,16 @@ public final class GGUFFile: @unchecked Sendable {
         self.base = base
         self.mappedLength = size
         self.ownsHeapCopy = ownsHeapCopy
+        releaseHeaderPages()
+    }
+
+    /// The header (metadata and tensor table, ≈ 6 MB for a 262k-token vocabulary) has been copied into Swift
+    /// values: its whole pages leave resident memory (they are read from the file again if touched).
+    private func releaseHeaderPages() {
+        guard !ownsHeapCopy else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let end = min(dataOffset, fileSize) / max(page, 1) * page
+        if page > 0, end > 0 { _ = madvise(UnsafeMutableRawPointer(mutating: base), end, Int32(MADV_DONTNEED)) }
     }
 
     deinit {
@@ -218,10 +228,28 @@ public final class GGUFFile: @unchecked Sendable {
                 throw GGUFError.truncated(what: "array '\(key)' of \(count) elements", offset: r.offset,
                                           needed: Int(clamping: count), fileSize: r.size)
             }
-            var values: [GGUFValue] = []
-            values.reserveCapacity(Int(count))
-            for _ in 0..<Int(count) { values.append(try readValue(&r, type: elem, key: key, depth: depth + 1)) }
-            return .array(elem, values)
+            switch elem {      // the big tokenizer arrays, stored compactly (see GGUFArray)
+            case .string:
+                var values: [String] = []
+                values.reserveCapacity(Int(count))
+                for _ in 0..<Int(count) { values.append(try r.readString("value of '\(key)'")) }
+                return .array(elem, GGUFArray(strings: values))
+            case .float32:
+                var values: [Float] = []
+                values.reserveCapacity(Int(count))
+                for _ in 0..<Int(count) { values.append(try r.readFloat("value of '\(key)'")) }
+                return .array(elem, GGUFArray(floats: values))
+            case .int32:
+                var values: [Int32] = []
+                values.reserveCapacity(Int(count))
+                for _ in 0..<Int(count) { values.append(try r.read(Int32.self, "value of '\(key)'")) }
+                return .array(elem, GGUFArray(int32s: values))
+            default:
+                var values: [GGUFValue] = []
+                values.reserveCapacity(Int(count))
+                for _ in 0..<Int(count) { values.append(try readValue(&r, type: elem, key: key, depth: depth + 1)) }
+                return .array(elem, GGUFArray(values))
+            }
         }
     }
 
@@ -231,6 +259,19 @@ public final class GGUFFile: @unchecked Sendable {
     /// The tensor's data: a view into the mapping (valid while this object lives).
     public func bytes(of tensor: GGUFTensorInfo) -> UnsafeRawBufferPointer {
         UnsafeRawBufferPointer(start: base + tensor.fileOffset, count: tensor.byteCount)
+    }
+
+    /// Drops the resident pages of a tensor's data from this process's memory (`madvise(MADV_DONTNEED)` on
+    /// the whole pages inside its byte range), for tensors a loader has copied into another layout. The data
+    /// stays readable: a later access reads the pages from the file again. No-op for an in-memory image.
+    public func releasePages(of tensor: GGUFTensorInfo) {
+        guard !ownsHeapCopy else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        guard page > 0 else { return }
+        let start = (tensor.fileOffset + page - 1) / page * page
+        let end = (tensor.fileOffset + tensor.byteCount) / page * page
+        guard end > start else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, Int32(MADV_DONTNEED))
     }
 
     /// The whole file image (for hashing model identity).
@@ -244,10 +285,11 @@ extension GGUFFile {
     public func bool(_ key: String) -> Bool? { metadata[key]?.boolValue }
     public func stringArray(_ key: String) -> [String]? {
         guard case let .array(.string, v)? = metadata[key] else { return nil }
-        return v.map { $0.stringValue ?? "" }
+        return v.strings ?? v.map { $0.stringValue ?? "" }
     }
     public func floatArray(_ key: String) -> [Float]? {
         guard case let .array(_, v)? = metadata[key] else { return nil }
+        if let floats = v.floats { return floats }
         var out: [Float] = []
         out.reserveCapacity(v.count)
         for x in v { guard let d = x.doubleValue else { return nil }; out.append(Float(d)) }
@@ -255,6 +297,7 @@ extension GGUFFile {
     }
     public func intArray(_ key: String) -> [Int]? {
         guard case let .array(_, v)? = metadata[key] else { return nil }
+        if let ints = v.int32s { return ints.map { Int($0) } }
         var out: [Int] = []
         out.reserveCapacity(v.count)
         for x in v { guard let i = x.intValue else { return nil }; out.append(i) }

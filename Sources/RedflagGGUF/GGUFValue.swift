@@ -5,10 +5,10 @@ public enum GGUFValueType: UInt32, Sendable {
 }
 
 /// One GGUF metadata value. Arrays carry their element type and may nest.
-public indirect enum GGUFValue: Sendable, Equatable {
+public enum GGUFValue: Sendable, Equatable {
     case uint8(UInt8), int8(Int8), uint16(UInt16), int16(Int16), uint32(UInt32), int32(Int32)
     case uint64(UInt64), int64(Int64), float32(Float), float64(Double), bool(Bool), string(String)
-    case array(GGUFValueType, [GGUFValue])
+    case array(GGUFValueType, GGUFArray)
 
     public var type: GGUFValueType {
         switch self {
@@ -54,7 +54,7 @@ public indirect enum GGUFValue: Sendable, Equatable {
 
     public var boolValue: Bool? { if case let .bool(v) = self { return v } else { return nil } }
     public var stringValue: String? { if case let .string(v) = self { return v } else { return nil } }
-    public var arrayValue: [GGUFValue]? { if case let .array(_, v) = self { return v } else { return nil } }
+    public var arrayValue: GGUFArray? { if case let .array(_, v) = self { return v } else { return nil } }
 
     /// A short human-readable rendering (arrays abbreviated).
     public var summary: String {

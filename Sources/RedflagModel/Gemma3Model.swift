@@ -21,7 +21,11 @@ public final class Gemma3Model: @unchecked Sendable {
     public let adapter: LoRAAdapter?
 
     /// Identity of the weights (computed once, on first use; ≈ 0.1 s for the 270M model).
-    public private(set) lazy var fingerprint: UInt64 = ModelFingerprint.compute(gguf: gguf, adapterPath: adapter?.path)
+    public private(set) lazy var fingerprint: UInt64 = {
+        let value = ModelFingerprint.compute(gguf: gguf, adapterPath: adapter?.path)
+        weights.releaseConvertedSourcePages()       // hashing paged the converted sources back in
+        return value
+    }()
 
     /// Opens and loads the GGUF file at `path`.
     public convenience init(path: String, format: WeightFormat = .quantized, threads: Int = 1) throws {
