@@ -41,6 +41,16 @@ public struct HTTPRequestParser: Sendable {
 
     /// Parses the request at the start of `bytes`.
     public func parse(_ bytes: [UInt8]) throws -> Result {
+        guard let (head, headerEnd, bodyLength) = try parseHead(bytes) else { return .incomplete }
+        guard bytes.count - headerEnd >= bodyLength else { return .incomplete }
+        var request = head
+        request.body = Array(bytes[headerEnd..<(headerEnd + bodyLength)])
+        return .complete(request, consumed: headerEnd + bodyLength)
+    }
+
+    /// The request line and header fields (body empty) once they are complete, with the offset where the body
+    /// starts and its length; nil while the head is incomplete. Lets a server answer `Expect: 100-continue`.
+    public func parseHead(_ bytes: [UInt8]) throws -> (request: HTTPRequest, bodyOffset: Int, bodyLength: Int)? {
         let cr: UInt8 = 13, lf: UInt8 = 10
         var start = 0
         while start < bytes.count && (bytes[start] == cr || bytes[start] == lf) {
@@ -60,7 +70,7 @@ public struct HTTPRequestParser: Sendable {
         }
         if headerEnd < 0 {
             if bytes.count - start > limits.maxHeaderBytes { throw HTTPParseError.headersTooLarge(limit: limits.maxHeaderBytes) }
-            return .incomplete
+            return nil
         }
         if headerEnd - start > limits.maxHeaderBytes { throw HTTPParseError.headersTooLarge(limit: limits.maxHeaderBytes) }
 
@@ -82,7 +92,7 @@ public struct HTTPRequestParser: Sendable {
             if headers.count == limits.maxHeaderCount { throw HTTPParseError.tooManyHeaders(limit: limits.maxHeaderCount) }
             headers.append(try Self.parseField(line))
         }
-        var request = HTTPRequest(method: method, target: target, minorVersion: minor, headers: headers)
+        let request = HTTPRequest(method: method, target: target, minorVersion: minor, headers: headers)
 
         if let te = request.header("Transfer-Encoding") { throw HTTPParseError.transferEncodingUnsupported(Self.printable(te)) }
         var length: Int?
@@ -99,9 +109,7 @@ public struct HTTPRequestParser: Sendable {
         if length == nil && methodsWithBody.contains(method) { throw HTTPParseError.lengthRequired }
         let bodyLength = length ?? 0
         if bodyLength > limits.maxBodyBytes { throw HTTPParseError.bodyTooLarge(length: bodyLength, limit: limits.maxBodyBytes) }
-        guard bytes.count - headerEnd >= bodyLength else { return .incomplete }
-        request.body = Array(bytes[headerEnd..<(headerEnd + bodyLength)])
-        return .complete(request, consumed: headerEnd + bodyLength)
+        return (request, headerEnd, bodyLength)
     }
 
     /// `tchar` of RFC 9110 §5.6.2.

@@ -30,6 +30,8 @@ public final class HTTPServer: @unchecked Sendable {
     private var openConnections = 0
     /// Cancellation tokens of running generations (cancelled when the grace period of `stop()` runs out).
     private var running: [ObjectIdentifier: CancellationToken] = [:]
+    /// Set when the grace period of `stop()` ran out: generations that start later are cancelled at once.
+    private var cancelAll = false
     private let stopped = DispatchSemaphore(value: 0)
     /// The bound port (useful with `port: 0`); valid after `start()`.
     public private(set) var port = 0
@@ -68,6 +70,7 @@ public final class HTTPServer: @unchecked Sendable {
         let deadline = Date(timeIntervalSinceNow: configuration.shutdownGrace)
         while Date() < deadline && connectionCount > 0 { usleep(20_000) }
         lock.lock()
+        cancelAll = true
         for token in running.values { token.cancel() }
         lock.unlock()
         let hard = Date(timeIntervalSinceNow: 10)
@@ -138,10 +141,19 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// The next whole request, or nil when the connection ended quietly (closed, idle timeout, stopping).
     private func readRequest(_ conn: Connection) throws -> HTTPRequest? {
+        var sentContinue = false
         while true {
-            if !conn.buffer.isEmpty, case let .complete(request, consumed) = try parser.parse(conn.buffer) {
-                conn.buffer.removeFirst(consumed)
-                return request
+            if !conn.buffer.isEmpty {
+                if case let .complete(request, consumed) = try parser.parse(conn.buffer) {
+                    conn.buffer.removeFirst(consumed)
+                    return request
+                }
+                // The head is in and acceptable (limits checked): let a client waiting on `Expect: 100-continue` send the body.
+                if !sentContinue, let (head, _, _) = try parser.parseHead(conn.buffer),
+                   head.minorVersion >= 1, head.header("Expect")?.lowercased() == "100-continue" {
+                    sentContinue = true
+                    conn.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+                }
             }
             let idle = conn.buffer.isEmpty
             switch conn.read(timeout: idle ? configuration.keepAliveTimeout : configuration.requestTimeout,
@@ -161,6 +173,7 @@ public final class HTTPServer: @unchecked Sendable {
     func register(_ token: CancellationToken) {
         lock.lock()
         running[ObjectIdentifier(token)] = token
+        if cancelAll { token.cancel() }
         lock.unlock()
     }
 

@@ -27,24 +27,27 @@ struct OpenAIResponses {
         }
     }
 
+    /// A probability as a JSON number (null if not finite: JSON has no NaN or infinity).
+    static func number(_ x: Float) -> Any { x.isFinite ? Double(x) : NSNull() }
+
     static func usage(prompt: Int, completion: Int) -> [String: Any] {
         ["prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion]
     }
 
     static func flagEvent(_ e: FlagEvent) -> [String: Any] {
-        ["position": e.position, "response_index": e.responseIndex, "probability": Double(e.probability),
+        ["position": e.position, "response_index": e.responseIndex, "probability": number(e.probability),
          "phase": e.phase.rawValue, "action": e.action.rawValue]
     }
 
     /// The `redflag` field of a finished response: the guard used, whether and where it fired.
     static func redflagSummary(flag: FlagConfiguration?, events: [FlagEvent], maxProbability: Float) -> [String: Any] {
-        var o: [String: Any] = ["flagged": !events.isEmpty, "max_probability": Double(maxProbability),
+        var o: [String: Any] = ["flagged": !events.isEmpty, "max_probability": number(maxProbability),
                                 "flags": events.map(flagEvent)]
-        if let f = flag { o["policy"] = f.policy.rawValue; o["threshold"] = Double(f.threshold) } else { o["policy"] = "off" }
+        if let f = flag { o["policy"] = f.policy.rawValue; o["threshold"] = number(f.threshold) } else { o["policy"] = "off" }
         if let first = events.first(where: { $0.action == .halted }) ?? events.first {
             o["position"] = first.position
             o["response_index"] = first.responseIndex
-            o["probability"] = Double(first.probability)
+            o["probability"] = number(first.probability)
         }
         return o
     }

@@ -225,6 +225,22 @@ final class ServerEndToEndTests: XCTestCase {
         XCTAssertEqual((health.json["stats"] as? [String: Any])?["requests"] as? Int, 4)
     }
 
+    func testExpectContinueAndPipelining() throws {
+        let s = try start()
+        let body = #"{"prompt":"x","bogus":true}"#
+        let c = try TestHTTPClient(port: s.port)
+        try c.send("POST /v1/completions HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: \(body.utf8.count)\r\n\r\n")
+        XCTAssertEqual(try c.readHead().0, 100)
+        try c.send(body)
+        let r = try c.readResponse()
+        XCTAssertEqual(r.status, 400)
+        XCTAssertEqual(r.errorMessage, "unknown field 'bogus'")
+        // Two pipelined requests in one write are answered in order.
+        try c.send("GET /health HTTP/1.1\r\n\r\nGET /nothing HTTP/1.1\r\n\r\n")
+        XCTAssertEqual(try c.readResponse().status, 200)
+        XCTAssertEqual(try c.readResponse().status, 404)
+    }
+
     func testAPIKey() throws {
         let s = try start { $0.apiKey = "s3cret" }
         let none = try TestHTTPClient.request(port: s.port, "GET", "/v1/models")
@@ -290,6 +306,8 @@ final class ServerEndToEndTests: XCTestCase {
         let firstTokens = st.generatedTokens - (usage(next)["completion_tokens"] ?? 0)
         XCTAssertGreaterThanOrEqual(firstTokens, 3)
         XCTAssertLessThan(firstTokens, 40, "the cancelled generation ran on for \(firstTokens) of 900 tokens")
-        XCTAssertLessThan(seconds, 10, "the next request waited \(seconds) s")
+        // Under qemu (REDFLAG_EMULATED=1) a 4-token request alone takes seconds; natively well under one.
+        let limit: Double = ProcessInfo.processInfo.environment["REDFLAG_EMULATED"] == "1" ? 120 : 10
+        XCTAssertLessThan(seconds, limit, "the next request waited \(seconds) s")
     }
 }
