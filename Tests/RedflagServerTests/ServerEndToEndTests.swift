@@ -241,6 +241,24 @@ final class ServerEndToEndTests: XCTestCase {
         XCTAssertEqual(try c.readResponse().status, 404)
     }
 
+    func testConnectionLimitAndIdleTimeout() throws {
+        let s = try start { $0.maxConnections = 1; $0.keepAliveTimeout = 0.5 }
+        let first = try TestHTTPClient(port: s.port)
+        try first.sendRequest("GET", "/health")
+        XCTAssertEqual(try first.readResponse().status, 200)          // kept open: the one allowed connection
+        let second = try TestHTTPClient.request(port: s.port, "GET", "/health")
+        XCTAssertEqual(second.status, 503)
+        XCTAssertEqual((second.json["error"] as? [String: Any])?["code"] as? String, "too_many_connections")
+        // After the idle timeout the server closes the first connection, and a new one is admitted.
+        let t0 = Date()
+        XCTAssertThrowsError(try first.readResponse())                   // EOF
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 5)
+        let deadline = Date(timeIntervalSinceNow: 5)
+        while s.statistics.openConnections > 0 && Date() < deadline { usleep(10_000) }
+        XCTAssertEqual(try TestHTTPClient.request(port: s.port, "GET", "/health").status, 200)
+        XCTAssertEqual(s.statistics.rejectedConnections, 1)
+    }
+
     func testAPIKey() throws {
         let s = try start { $0.apiKey = "s3cret" }
         let none = try TestHTTPClient.request(port: s.port, "GET", "/v1/models")
