@@ -175,6 +175,31 @@ final class ServerEndToEndTests: XCTestCase {
         XCTAssertEqual(((last["redflag"] as? [String: Any])?["flags"] as? [Any])?.count, 7)
     }
 
+    /// τ set just under p(<rf>) at a later position: the halt comes mid-answer, and the answer holds exactly the
+    /// tokens before the flag (nothing generated after it).
+    func testMidAnswerHaltReturnsOnlyTheTextBeforeTheFlag() throws {
+        let s = try start()
+        let req = #""prompt":"The capital of France is","max_tokens":12,"stream":true"#
+        let m = try post(s, "/v1/completions", "{\(req),\"redflag\":{\"policy\":\"monitor\",\"threshold\":1e-30}}")
+        let chunks = TestHTTPClient.events(m.body).dropLast().map(TestHTTPClient.json)
+        let probs = chunks.compactMap { ($0["redflag"] as? [String: Any]).flatMap { $0["event"] != nil ? $0["probability"] as? Double : nil } }
+        let pieces = chunks.filter { $0["redflag"] == nil }.compactMap { (($0["choices"] as? [[String: Any]])?.first?["text"]) as? String }
+        XCTAssertEqual(probs.count, 13)
+        XCTAssertEqual(pieces.count, 12)
+        // A position whose p(<rf>) is well above every earlier one; τ halfway (geometrically) leaves room for the
+        // small numeric differences between runs (the second reuses the cached prompt prefix).
+        guard let j = (1..<probs.count).first(where: { probs[$0] > 2 * probs[..<$0].max()! }) else {
+            throw XCTSkip("p(<rf>) never doubles its earlier maximum in this answer: \(probs)")
+        }
+        let tau = (probs[j] * probs[..<j].max()!).squareRoot()
+        let h = try post(s, "/v1/completions", #"{"prompt":"The capital of France is","max_tokens":12,"redflag":{"policy":"halt","threshold":\#(tau)}}"#)
+        XCTAssertEqual(choice(h)["finish_reason"] as? String, "content_filter")
+        let rf = try XCTUnwrap(h.json["redflag"] as? [String: Any])
+        XCTAssertEqual(rf["response_index"] as? Int, j)
+        XCTAssertEqual(choice(h)["text"] as? String, pieces[..<j].joined())
+        XCTAssertEqual(usage(h)["completion_tokens"], j)
+    }
+
     func testMalformedRequestsGet400WithTheField() throws {
         let s = try start { $0.maxRequestBytes = 8192 }
         let bad = try post(s, "/v1/chat/completions", #"{"messages": [{"role":"user","content":"hi"}"#)
