@@ -353,4 +353,19 @@ final class ServerEndToEndTests: XCTestCase {
         let limit: Double = ProcessInfo.processInfo.environment["REDFLAG_EMULATED"] == "1" ? 120 : 10
         XCTAssertLessThan(seconds, limit, "the next request waited \(seconds) s")
     }
+
+    func testDisconnectDuringANonStreamedRequestCancelsIt() throws {
+        let s = try start()
+        let c = try TestHTTPClient(port: s.port)
+        try c.sendRequest("POST", "/v1/completions", body: #"{"prompt":"1, 2, 3, 4, 5, 6,","max_tokens":900}"#)
+        let deadline = Date(timeIntervalSinceNow: 30)
+        while !s.scheduler.state.running && Date() < deadline { usleep(5_000) }
+        usleep(200_000)                                            // a few tokens in
+        c.abort()
+        while s.statistics.generations < 1 && Date() < deadline { usleep(5_000) }
+        let st = s.statistics
+        XCTAssertEqual(st.cancelled, 1)
+        XCTAssertLessThan(st.generatedTokens, 100, "the cancelled generation ran on for \(st.generatedTokens) of 900 tokens")
+        XCTAssertEqual(try post(s, "/v1/completions", #"{"prompt":"Hello","max_tokens":2}"#).status, 200)
+    }
 }
