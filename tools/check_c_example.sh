@@ -14,3 +14,8 @@ grep -q "tokens=16 flags=" "$out/stdout" || { echo "FAIL: no tokens line"; exit 
 grep -q "^\[flag\]" "$out/stderr" || { echo "FAIL: no flag event"; cat "$out/stderr"; exit 1; }
 grep -q "expected error: model file not found: /nonexistent.gguf" "$out/stderr" || { echo "FAIL: no clear error"; exit 1; }
 echo "C example: OK ($(grep -c '^\[flag\]' "$out/stderr") flag events)"
+
+# Flag integrity through the C ABI: no callback delivers text generated after a halt (Tests/C/halt_check.c).
+cc -std=c11 -Wall -Wextra -Werror -I include Tests/C/halt_check.c -L .build/release -lRedflagC \
+   -Wl,-rpath,"$PWD/.build/release" -o "$out/rf-halt-check"
+"$out/rf-halt-check" "${REDFLAG_MODEL:-models/gemma-3-270m-q4_k_m.gguf}"
