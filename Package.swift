@@ -22,6 +22,17 @@ let kernelSettings: [SwiftSetting] = [
                  .when(configuration: .release)),
 ]
 
+/// swift-log for the server's request log. Its available releases (1.16.x) need swift-tools 6.2; older toolchains
+/// (Debian trixie's Swift 6.0.3 in the aarch64 cross-build) build the server with its own minimal `Logger`
+/// (`Sources/RedflagServer/FallbackLogger.swift`, same API subset, same line format).
+#if compiler(>=6.2)
+let loggingPackages: [Package.Dependency] = [.package(url: "https://github.com/apple/swift-log", from: "1.6.0")]
+let logging: [Target.Dependency] = [.product(name: "Logging", package: "swift-log")]
+#else
+let loggingPackages: [Package.Dependency] = []
+let logging: [Target.Dependency] = []
+#endif
+
 let package = Package(
     name: "redflag",
     platforms: [.macOS(.v14)],
@@ -33,8 +44,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
-    ],
+    ] + loggingPackages,
     targets: [
         // System libraries (Debian: libopenblas-dev, liblz4-dev).
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
@@ -57,16 +67,12 @@ let package = Package(
         // The C ABI declared in include/redflag.h.
         .target(name: "RedflagCAPI", dependencies: ["RedflagGeneration"]),
         // `redflag serve`: HTTP/1.1 on POSIX sockets, OpenAI-compatible endpoints, one generation slot + FIFO queue.
-        .target(name: "RedflagServer", dependencies: [
-            "RedflagGeneration", "RedflagFlag", "RedflagTokenizer",
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .target(name: "RedflagServer", dependencies: ["RedflagGeneration", "RedflagFlag", "RedflagTokenizer"] + logging),
         // The `redflag` command-line tool, one file per subcommand.
         .executableTarget(name: "RedflagCLI", dependencies: [
             "RedflagGeneration", "RedflagServer",
-            .product(name: "Logging", package: "swift-log"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ]),
+        ] + logging),
 
         // Paths to the real model and the golden files, shared by the test targets.
         .target(name: "RedflagTestSupport", dependencies: ["RedflagGGUF", "RedflagKernels"], path: "Tests/RedflagTestSupport"),
@@ -76,8 +82,7 @@ let package = Package(
         .testTarget(name: "RedflagModelTests", dependencies: ["RedflagModel", "RedflagGGUF", "RedflagKernels", "RedflagTestSupport"]),
         .testTarget(name: "RedflagCLITests", dependencies: ["RedflagCLI", "RedflagTestSupport"]),
         .testTarget(name: "RedflagGenerationTests", dependencies: ["RedflagGeneration", "RedflagTestSupport"]),
-        .testTarget(name: "RedflagServerTests", dependencies: ["RedflagServer", "RedflagGeneration", "RedflagModel", "RedflagGGUF", "RedflagTokenizer", "RedflagFlag", "RedflagTestSupport",
-                                                                 .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "RedflagServerTests", dependencies: ["RedflagServer", "RedflagGeneration", "RedflagModel", "RedflagGGUF", "RedflagTokenizer", "RedflagFlag", "RedflagTestSupport"] + logging),
         .testTarget(name: "RedflagFlagTests", dependencies: ["RedflagFlag", "RedflagModel", "RedflagKernels", "RedflagTestSupport"]),
     ],
     // Swift 5 language mode: the kernels hand raw pointers to worker threads by design.

@@ -1,7 +1,9 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+#if canImport(Logging)
 import Logging
+#endif
 import RedflagFlag
 import RedflagGeneration
 import RedflagServer
@@ -52,12 +54,11 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
-        let level = Logger.Level(rawValue: logLevel)!
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = level
-            return h
-        }
+        #if canImport(Logging)
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        #endif
+        var logger = Logger(label: "redflag.server")
+        logger.logLevel = Logger.Level(rawValue: logLevel)!
         let gen = try modelOptions.loadGenerator()
         let flag = try guardArgs.configuration(gguf: gen.model.gguf, tokenizer: gen.tokenizer, adapter: gen.model.adapter)
         let templatePath = reflectTemplate ?? DefaultModel.candidateRoots()
@@ -80,7 +81,7 @@ struct Serve: ParsableCommand {
         config.defaultMaxTokens = min(defaultMaxTokens, maxTokensLimit)
         config.keepAliveTimeout = keepAliveTimeout
         config.apiKey = apiKey
-        let server = HTTPServer(configuration: config, engine: engine)
+        let server = HTTPServer(configuration: config, engine: engine, logger: logger)
         do { try server.start() } catch { throw CLIError("\(error)") }
 
         // SIGINT/SIGTERM: graceful stop (running requests finish within the grace period).

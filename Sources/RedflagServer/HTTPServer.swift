@@ -2,7 +2,9 @@
 import Glibc
 #endif
 import Foundation
+#if canImport(Logging)
 import Logging
+#endif
 import RedflagGeneration
 
 /// `redflag serve`: a small HTTP/1.1 server on POSIX sockets with OpenAI-compatible endpoints.

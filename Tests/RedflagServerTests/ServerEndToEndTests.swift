@@ -1,5 +1,7 @@
 import Foundation
+#if canImport(Logging)
 import Logging
+#endif
 import RedflagFlag
 import RedflagGGUF
 import RedflagGeneration
