@@ -26,9 +26,9 @@ public struct Logger: Sendable {
         var t = time(nil)
         var parts = tm()
         localtime_r(&t, &parts)
-        var buf = [Int8](repeating: 0, count: 64)
-        let n = strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%S%z", &parts)
-        let stamp = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        var buf = [CChar](repeating: 0, count: 64)      // CChar: Int8 on x86-64, UInt8 on aarch64 Linux
+        _ = strftime(&buf, buf.count, "%Y-%m-%dT%H:%M:%S%z", &parts)
+        let stamp = buf.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         let line = "\(stamp) \(level.rawValue) \(label): \(message())\n"
         Self.lock.lock()
         FileHandle.standardError.write(Data(line.utf8))
