@@ -131,6 +131,21 @@ final class SessionFileTests: XCTestCase {
         }
     }
 
+    /// Fuzz regression (SessionFile target): a 1-byte file made the loader leak its 4 KiB read buffer
+    /// (`FileManager.contents(atPath:)`); the loader now reads files itself. Tiny, empty and non-regular paths are
+    /// refused with a message that names what was found.
+    func testTinyEmptyAndNonRegularFilesAreRefused() throws {
+        let m = try Self.model()
+        let a = try InferenceContext(model: m, contextSize: 64)
+        for (bytes, fragment) in [([UInt8]("S".utf8), "truncated: 1 bytes, expected 88"), ([], "truncated: 0 bytes, expected 88")] {
+            let p = path("tiny.rfs")
+            try Data(bytes).write(to: URL(fileURLWithPath: p))
+            assertRefused(p, into: a, contains: fragment)
+        }
+        assertRefused(TestPaths.temporaryDirectory().path, into: a, contains: "not a regular file")
+        XCTAssertEqual(a.position, 0)
+    }
+
     func testFailedSaveKeepsPreviousSnapshot() throws {
         let m = try Self.model()
         let a = try InferenceContext(model: m, contextSize: 64)
