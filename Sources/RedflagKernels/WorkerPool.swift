@@ -14,12 +14,16 @@ final class WorkerPool: @unchecked Sendable {
     /// Spin iterations before a waiting worker goes to sleep (≈ 100 µs).
     static let spinLimit = 20_000
 
+    /// `(job counter << 16) | job width`: a worker learns a job's width in the same load that tells it a job
+    /// started. (With the width in a separate plain variable, a worker outside a narrow job that read the width late
+    /// saw the *next* job's width, ran that job's chunk, then ran it again once it saw the next counter: the chunk
+    /// counted twice and the caller returned while another chunk was still running.)
     private let generation = Atomic<Int>(0)
+    static let widthBits = 16
     private let remaining = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
     private let lock = NSLock()
     private var job: ((Int) -> Void)?
-    private var jobWidth = 0
     private var workers: [Worker] = []
 
     final class Worker: @unchecked Sendable {
@@ -30,6 +34,7 @@ final class WorkerPool: @unchecked Sendable {
     /// Runs `body(0..<n)` with `body(0)` on the caller and the rest on workers; returns when all are done.
     @usableFromInline func run(_ n: Int, _ body: (Int) -> Void) {
         if n <= 1 { body(0); return }
+        precondition(n < 1 << Self.widthBits, "\(n) threads")
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             for i in 0..<n { body(i) }
             return
@@ -38,9 +43,9 @@ final class WorkerPool: @unchecked Sendable {
         ensureWorkers(n - 1)
         withoutActuallyEscaping(body) { escaping in
             job = escaping
-            jobWidth = n
             remaining.store(n - 1, ordering: .sequentiallyConsistent)
-            generation.add(1, ordering: .sequentiallyConsistent)
+            let g = generation.load(ordering: .sequentiallyConsistent)
+            generation.store(((g >> Self.widthBits) + 1) << Self.widthBits | n, ordering: .sequentiallyConsistent)
             for w in workers where w.asleep.exchange(false, ordering: .sequentiallyConsistent) { w.wake.signal() }
             escaping(0)
             while remaining.load(ordering: .acquiring) > 0 { spinHint() }
@@ -82,7 +87,7 @@ final class WorkerPool: @unchecked Sendable {
                 g = generation.load(ordering: .sequentiallyConsistent)
             }
             seen = g
-            if index < jobWidth {
+            if index < g & (1 << Self.widthBits - 1) {
                 runJob(index)   // its copy of the closure is released when it returns, before the count drops
                 remaining.subtract(1, ordering: .releasing)
             }
