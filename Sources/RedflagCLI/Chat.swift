@@ -20,6 +20,10 @@ struct Chat: ParsableCommand {
     @Option(name: .customLong("safe-message"), help: "Shown (and kept in the history) instead of a halted answer.")
     var safeMessage = "I can't help with that."
 
+    func validate() throws {
+        guard maxTokens >= 1 && maxTokens <= 1_000_000 else { throw ValidationError("--n-predict '\(maxTokens)': expected 1...1000000") }
+    }
+
     func run() throws {
         let gen = try modelOptions.loadGenerator()
         let tok = gen.tokenizer, ctx = gen.context, model = gen.model

@@ -98,6 +98,10 @@ final class CLITests: XCTestCase {
             (["inspect", notGGUF.path], "not a GGUF file: magic is 0x73696874"),
             // A 32k context on a 1 GB board: refused before allocating, with the amount needed.
             (["run", "--ctx", "32768", "--memory-budget", "1024", "x"], "needs 1194 MiB, more than the memory budget of 1024 MiB"),
+            // --n-predict bounds, checked before the model loads.
+            (["run", "--n-predict=-1", "x"], "--n-predict '-1': expected 0...1000000"),
+            (["run", "--n-predict", "1000001", "x"], "--n-predict '1000001': expected 0...1000000"),
+            (["chat", "-n", "0"], "--n-predict '0': expected 1...1000000"),
         ]
         for (args, fragment) in cases {
             let o = try run(args)
