@@ -21,6 +21,8 @@ if [ -n "${FUZZ_FROM_GIT:-}" ]; then
     SRC="$B/src"
     rm -rf "$SRC" && mkdir -p "$SRC"
     git archive "$FUZZ_FROM_GIT" Sources Tests/RedflagTestSupport | tar -x -C "$SRC"
+    # FUZZ_OVERLAY="FILE…": working-tree files copied over the snapshot (your own uncommitted fix).
+    for f in ${FUZZ_OVERLAY:-}; do cp "$f" "$SRC/$f"; done
 fi
 ALL_TARGETS=(GGUFReader TokenizerEncode TokenizerDecode SessionFile ChatTemplate)
 [ -d "$SRC/Sources/RedflagServer" ] && [ -d Fuzz/ServerRequest ] && ALL_TARGETS+=(ServerRequest)
@@ -41,14 +43,19 @@ MODULES=(
     "RedflagGeneration $SRC/Sources/RedflagGeneration"
     "RedflagTestSupport $SRC/Tests/RedflagTestSupport"
 )
+# The server's request parsing and decoding, without the socket server (HTTPServer.swift needs swift-log, which
+# is a SwiftPM dependency this script does not build).
+[ -d "$SRC/Sources/RedflagServer" ] && MODULES+=("RedflagServer $SRC/Sources/RedflagServer HTTPServer.swift HTTPServer+Completion.swift HTTPServer+Routes.swift")
 
 # A module is recompiled when its sources, the flags or a module before it changed (content hashes, so a
 # snapshot's old mtimes do not matter).
 chain=""
-build_module() {   # name dir
+build_module() {   # name dir [excluded file names…]
     local name=$1 dir=$2 obj="$B/obj/$1.o"
+    shift 2
     local files
     files=$(find "$dir" -name '*.swift' | sort)
+    for x in "$@"; do files=$(echo "$files" | grep -v "/$x\$"); done
     chain=$( (echo "$chain ${FLAGS[*]}"; cat $files) | sha256sum | cut -c1-16)
     if [ -f "$obj" ] && [ "$(cat "$obj.hash" 2>/dev/null)" = "$chain" ]; then return; fi
     echo "fuzz: compiling $name" >&2
