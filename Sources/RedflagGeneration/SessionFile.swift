@@ -129,7 +129,9 @@ public enum SessionFile {
             }
             let compressed = u64(48)
             guard compressed <= UInt64(file.count - headerSize) else {
-                throw SessionError.truncated(path: path, size: file.count, needed: headerSize + Int(clamping: compressed))
+                // Saturating: a hostile header may claim up to 2⁶⁴ − 1 bytes (found by fuzzing: `88 + Int.max` trapped).
+                let needed = compressed > UInt64(Int.max - headerSize) ? Int.max : headerSize + Int(compressed)
+                throw SessionError.truncated(path: path, size: file.count, needed: needed)
             }
             guard Int(compressed) == file.count - headerSize else {
                 throw SessionError.payloadCorrupted(path: path, reason: "\(file.count - headerSize) payload bytes, header says \(compressed)")

@@ -146,6 +146,28 @@ final class SessionFileTests: XCTestCase {
         XCTAssertEqual(a.position, 0)
     }
 
+    /// Fuzz regression (SessionFile target): a header (with a valid checksum) claiming a compressed payload near
+    /// 2⁶⁴ bytes made the error path compute `88 + Int.max` and trap. It is now refused as truncated.
+    func testHugeClaimedPayloadIsRefusedAsTruncated() throws {
+        let m = try Self.model()
+        let a = try InferenceContext(model: m, contextSize: 64)
+        try a.evaluate(prompt)
+        let file = path("huge.rfs")
+        try SessionFile.save(a, to: file)
+        let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+        let b = try InferenceContext(model: m, contextSize: 64)
+        for claimed in [UInt64.max, UInt64(Int.max), UInt64(Int.max) - 87, UInt64(good.count)] {
+            var bad = good
+            withUnsafeBytes(of: claimed.littleEndian) { bad.replaceSubrange(48..<56, with: $0) }
+            let sum = bad.withUnsafeBytes { FastHash.hash(UnsafeRawBufferPointer(rebasing: $0[0..<80])) }
+            withUnsafeBytes(of: sum.littleEndian) { bad.replaceSubrange(80..<88, with: $0) }
+            let p = path("huge-\(claimed).rfs")
+            try Data(bad).write(to: URL(fileURLWithPath: p))
+            let expected = claimed > UInt64(Int.max - 88) ? Int.max : 88 + Int(claimed)
+            assertRefused(p, into: b, contains: "is truncated: \(good.count) bytes, expected \(expected)")
+        }
+    }
+
     func testFailedSaveKeepsPreviousSnapshot() throws {
         let m = try Self.model()
         let a = try InferenceContext(model: m, contextSize: 64)
