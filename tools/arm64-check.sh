@@ -97,9 +97,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 stamp "binfmt_misc for aarch64"
-[ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
-[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || cat /usr/lib/binfmt.d/qemu-aarch64.conf > /proc/sys/fs/binfmt_misc/register
-grep -q enabled /proc/sys/fs/binfmt_misc/qemu-aarch64
+# A container without the privilege to register binfmt_misc handlers cannot run aarch64 binaries at all: skip loudly.
+[ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null \
+  || loud_skip "cannot mount binfmt_misc (no privilege for it on this machine); aarch64 binaries cannot run here"
+[ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ] || cat /usr/lib/binfmt.d/qemu-aarch64.conf > /proc/sys/fs/binfmt_misc/register 2>/dev/null \
+  || loud_skip "cannot register the qemu-aarch64 binfmt_misc handler on this machine"
+grep -q enabled /proc/sys/fs/binfmt_misc/qemu-aarch64 || loud_skip "the qemu-aarch64 binfmt_misc handler is disabled on this machine"
 
 if [ ! -f "$WORK/.sysroot.ok" ]; then
   [ -n "$MIRROR" ] || { echo "no Debian mirror found in apt sources; set MIRROR" >&2; exit 2; }
