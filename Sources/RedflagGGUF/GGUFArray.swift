@@ -17,25 +17,21 @@ public struct GGUFArray: RandomAccessCollection, ExpressibleByArrayLiteral, Send
 
     /// Elements as values; an array whose values all share the type of a compact storage is stored compactly.
     public init(_ values: [GGUFValue]) {
-        if let first = values.first {
-            switch first {
-            case .string:
-                var out: [String] = []
-                out.reserveCapacity(values.count)
-                for v in values { guard case let .string(s) = v else { storage = .values(values); return }; out.append(s) }
-                storage = .strings(out); return
-            case .float32:
-                var out: [Float] = []
-                out.reserveCapacity(values.count)
-                for v in values { guard case let .float32(f) = v else { storage = .values(values); return }; out.append(f) }
-                storage = .float32s(out); return
-            case .int32:
-                var out: [Int32] = []
-                out.reserveCapacity(values.count)
-                for v in values { guard case let .int32(i) = v else { storage = .values(values); return }; out.append(i) }
-                storage = .int32s(out); return
-            default: break
-            }
+        /// The payloads when every value yields one, else nil.
+        func all<T>(_ payload: (GGUFValue) -> T?) -> [T]? {
+            var out: [T] = []
+            out.reserveCapacity(values.count)
+            for v in values { guard let x = payload(v) else { return nil }; out.append(x) }
+            return out
+        }
+        switch values.first {
+        case .string?:
+            if let v = all({ if case let .string(x) = $0 { return x }; return nil }) { storage = .strings(v); return }
+        case .float32?:
+            if let v = all({ if case let .float32(x) = $0 { return x }; return nil }) { storage = .float32s(v); return }
+        case .int32?:
+            if let v = all({ if case let .int32(x) = $0 { return x }; return nil }) { storage = .int32s(v); return }
+        default: break
         }
         storage = .values(values)
     }

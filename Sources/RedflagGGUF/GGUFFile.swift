@@ -184,11 +184,17 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// The header (metadata and tensor table, ≈ 6 MB for a 262k-token vocabulary) has been copied into Swift
     /// values: its whole pages leave resident memory (they are read from the file again if touched).
-    private func releaseHeaderPages() {
+    private func releaseHeaderPages() { releasePages(bytes: 0..<min(dataOffset, fileSize)) }
+
+    /// `madvise(MADV_DONTNEED)` on the whole pages inside `bytes` of the mapping (none for an in-memory image).
+    private func releasePages(bytes: Range<Int>) {
         guard !ownsHeapCopy else { return }
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let end = min(dataOffset, fileSize) / max(page, 1) * page
-        if page > 0, end > 0 { _ = madvise(UnsafeMutableRawPointer(mutating: base), end, Int32(MADV_DONTNEED)) }
+        guard page > 0 else { return }
+        let start = (bytes.lowerBound + page - 1) / page * page
+        let end = bytes.upperBound / page * page
+        guard end > start else { return }
+        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, Int32(MADV_DONTNEED))
     }
 
     deinit {
@@ -228,27 +234,20 @@ public final class GGUFFile: @unchecked Sendable {
                 throw GGUFError.truncated(what: "array '\(key)' of \(count) elements", offset: r.offset,
                                           needed: Int(clamping: count), fileSize: r.size)
             }
+            /// `count` elements, each read by `element`.
+            func elements<T>(_ element: (inout ByteReader) throws -> T) throws -> [T] {
+                var values: [T] = []
+                values.reserveCapacity(Int(count))
+                for _ in 0..<Int(count) { values.append(try element(&r)) }
+                return values
+            }
+            let what = "value of '\(key)'"
             switch elem {      // the big tokenizer arrays, stored compactly (see GGUFArray)
-            case .string:
-                var values: [String] = []
-                values.reserveCapacity(Int(count))
-                for _ in 0..<Int(count) { values.append(try r.readString("value of '\(key)'")) }
-                return .array(elem, GGUFArray(strings: values))
-            case .float32:
-                var values: [Float] = []
-                values.reserveCapacity(Int(count))
-                for _ in 0..<Int(count) { values.append(try r.readFloat("value of '\(key)'")) }
-                return .array(elem, GGUFArray(floats: values))
-            case .int32:
-                var values: [Int32] = []
-                values.reserveCapacity(Int(count))
-                for _ in 0..<Int(count) { values.append(try r.read(Int32.self, "value of '\(key)'")) }
-                return .array(elem, GGUFArray(int32s: values))
+            case .string: return .array(elem, GGUFArray(strings: try elements { try $0.readString(what) }))
+            case .float32: return .array(elem, GGUFArray(floats: try elements { try $0.readFloat(what) }))
+            case .int32: return .array(elem, GGUFArray(int32s: try elements { try $0.read(Int32.self, what) }))
             default:
-                var values: [GGUFValue] = []
-                values.reserveCapacity(Int(count))
-                for _ in 0..<Int(count) { values.append(try readValue(&r, type: elem, key: key, depth: depth + 1)) }
-                return .array(elem, GGUFArray(values))
+                return .array(elem, GGUFArray(try elements { try readValue(&$0, type: elem, key: key, depth: depth + 1) }))
             }
         }
     }
@@ -265,13 +264,7 @@ public final class GGUFFile: @unchecked Sendable {
     /// the whole pages inside its byte range), for tensors a loader has copied into another layout. The data
     /// stays readable: a later access reads the pages from the file again. No-op for an in-memory image.
     public func releasePages(of tensor: GGUFTensorInfo) {
-        guard !ownsHeapCopy else { return }
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        guard page > 0 else { return }
-        let start = (tensor.fileOffset + page - 1) / page * page
-        let end = (tensor.fileOffset + tensor.byteCount) / page * page
-        guard end > start else { return }
-        _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, Int32(MADV_DONTNEED))
+        releasePages(bytes: tensor.fileOffset..<(tensor.fileOffset + tensor.byteCount))
     }
 
     /// The whole file image (for hashing model identity).

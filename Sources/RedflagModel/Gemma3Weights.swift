@@ -129,12 +129,11 @@ public final class Gemma3Weights: @unchecked Sendable {
         self.owned = owned
         self.ownedBytes = ownedBytes
         self.convertedSources = converted
-        releaseConvertedSourcePages()
     }
 
     /// Drops the file pages of tensors that were converted at load (read once during conversion, never
-    /// again): for the Q4_K_M file that is ≈ 100 MB of resident memory. Called after loading and after
-    /// anything that reads the whole file (the model fingerprint).
+    /// again): for the Q4_K_M file that is ≈ 100 MB of resident memory. Loading drops each right after its
+    /// conversion; call this after anything that reads the whole file again (the model fingerprint).
     public func releaseConvertedSourcePages() {
         for t in convertedSources { gguf.releasePages(of: t) }
     }
