@@ -35,6 +35,16 @@ final class SessionFileTests: XCTestCase {
 
     func path(_ name: String) -> String { TestPaths.temporaryDirectory().appendingPathComponent(name).path }
 
+    /// The tiny model and a snapshot, saved as `name`, of `prompt` evaluated in a 64-token context.
+    func savedSession(_ name: String) throws -> (model: Gemma3Model, file: String) {
+        let m = try Self.model()
+        let a = try InferenceContext(model: m, contextSize: 64)
+        try a.evaluate(prompt)
+        let file = path(name)
+        try SessionFile.save(a, to: file)
+        return (m, file)
+    }
+
     func testRestoreContinuesLikeNeverStopped() throws {
         let m = try Self.model()
         let a = try InferenceContext(model: m, contextSize: 64)
@@ -55,11 +65,7 @@ final class SessionFileTests: XCTestCase {
     }
 
     func testGeneratorReusesRestoredPrefix() throws {
-        let m = try Self.model()
-        let a = try InferenceContext(model: m, contextSize: 64)
-        try a.evaluate(prompt)
-        let file = path("p.rfs")
-        try SessionFile.save(a, to: file)
+        let (m, file) = try savedSession("p.rfs")
         let b = try InferenceContext(model: m, contextSize: 64)
         try SessionFile.load(file, into: b)
         let tok = try RedflagTokenizer.Tokenizer(gguf: m.gguf)
@@ -103,11 +109,7 @@ final class SessionFileTests: XCTestCase {
     }
 
     func testRefusesEveryTruncationAndFlippedBytes() throws {
-        let m = try Self.model()
-        let a = try InferenceContext(model: m, contextSize: 64)
-        try a.evaluate(prompt)
-        let file = path("t.rfs")
-        try SessionFile.save(a, to: file)
+        let (m, file) = try savedSession("t.rfs")
         let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
         let b = try InferenceContext(model: m, contextSize: 64)
         let cut = path("cut.rfs")
@@ -149,11 +151,7 @@ final class SessionFileTests: XCTestCase {
     /// Fuzz regression (SessionFile target): a header (with a valid checksum) claiming a compressed payload near
     /// 2⁶⁴ bytes made the error path compute `88 + Int.max` and trap. It is now refused as truncated.
     func testHugeClaimedPayloadIsRefusedAsTruncated() throws {
-        let m = try Self.model()
-        let a = try InferenceContext(model: m, contextSize: 64)
-        try a.evaluate(prompt)
-        let file = path("huge.rfs")
-        try SessionFile.save(a, to: file)
+        let (m, file) = try savedSession("huge.rfs")
         let good = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
         let b = try InferenceContext(model: m, contextSize: 64)
         for claimed in [UInt64.max, UInt64(Int.max), UInt64(Int.max) - 87, UInt64(good.count)] {
