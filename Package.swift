@@ -15,12 +15,26 @@ let targetCPU: String? = {
     #endif
 }()
 
+/// x86-64 CPUs (LLVM names) the AVX2 kernels (`DotProductsX86`, `-D REDFLAG_AVX2`) are not built for; any
+/// other x86 target CPU (haswell, the default, and everything newer: znver*, skylake*, x86-64-v3/v4, native)
+/// gets them.
+let preAVX2 = ["x86-64", "x86-64-v2", "core2", "nehalem", "westmere", "sandybridge", "ivybridge",
+               "bonnell", "silvermont", "goldmont", "goldmont-plus", "tremont", "btver1", "btver2",
+               "bdver1", "bdver2", "k8", "amdfam10"]
+let x86AVX2: Bool = {
+    #if arch(x86_64)
+    return targetCPU.map { !preAVX2.contains($0) } ?? false
+    #else
+    return false
+    #endif
+}()
+
 /// Release builds of the kernels need the SIMD code specialized and inlined across files;
 /// `-Ounchecked` is deliberately not used (the GGUF loader relies on bounds checks).
 let kernelSettings: [SwiftSetting] = [
     .unsafeFlags(["-cross-module-optimization"] + (targetCPU.map { ["-target-cpu", $0] } ?? []),
                  .when(configuration: .release)),
-]
+] + (x86AVX2 ? [.define("REDFLAG_AVX2", .when(configuration: .release))] : [])
 
 /// swift-log for the server's request log. Its available releases (1.16.x) need swift-tools 6.2; older toolchains
 /// (Debian trixie's Swift 6.0.3 in the aarch64 cross-build) build the server with its own minimal `Logger`

@@ -21,7 +21,18 @@ struct Next: ParsableCommand {
     var prompt: String
 
     struct Entry: Encodable { let id: Int32; let logit: Float; let logprob: Float; let piece: String }
-    struct Output: Encodable { let top: [Entry]; let greedy_ids: [Int32] }
+    /// `greedy_margins[s]`: top-1 minus top-2 logit at greedy step `s` (how close the choice was to a tie).
+    struct Output: Encodable { let top: [Entry]; let greedy_ids: [Int32]; let greedy_margins: [Float] }
+
+    /// Top-1 minus top-2 of `n` logits.
+    static func margin(_ l: UnsafePointer<Float>, _ n: Int) -> Float {
+        var a = -Float.infinity, b = -Float.infinity
+        for i in 0..<n {
+            let v = l[i]
+            if v > a { b = a; a = v } else if v > b { b = v }
+        }
+        return a - b
+    }
 
     func validate() throws {
         guard top >= 1 && top <= 1000 else { throw ValidationError("--top '\(top)': expected 1...1000") }
@@ -41,19 +52,22 @@ struct Next: ParsableCommand {
         let entries = try order.prefix(top).map {
             Entry(id: Int32($0), logit: logits[$0], logprob: logits[$0] - reading.logSumExp, piece: try tok.piece(Int32($0)))
         }
-        var greedyIDs: [Int32] = []
+        var greedyIDs: [Int32] = [], margins: [Float] = []
         if greedy > 0 {
             var next = Int32(order[0])
+            var margin = logits.count > 1 ? logits[order[0]] - logits[order[1]] : .infinity
             for s in 0..<greedy {
                 greedyIDs.append(next)
+                margins.append(margin)
                 if s == greedy - 1 { break }
                 do { try ctx.evaluate(token: next) } catch { throw CLIError("\(error)") }
                 gen.project()
                 next = Sampler.argmax(gen.lastLogits.baseAddress!, logits.count)
+                margin = Self.margin(gen.lastLogits.baseAddress!, logits.count)
             }
         }
         if json {
-            try printJSON(Output(top: entries, greedy_ids: greedyIDs))
+            try printJSON(Output(top: entries, greedy_ids: greedyIDs, greedy_margins: margins))
             return
         }
         for (r, e) in entries.enumerated() {

@@ -1,7 +1,8 @@
 /// Dot products of one weight row (in a ggml block layout) with int8-quantized activations.
 ///
 /// Each fast kernel sits beside its scalar reference (`…Reference`); `DotProductTests` compares them
-/// for every block count 1…33 and large rows. Integer products accumulate in int32 and each block
+/// for every block count 1…33 and large rows. `x` is `QuantizedActivations.kernelInput` (the activation
+/// layout this build's kernels read). Integer products accumulate in int32 and each block
 /// costs one float multiply-add. Weights and activations are assumed in −127…127 (what every
 /// quantizer here produces), so two int8·int8 products summed fit in an int16 lane (≤ 32 258).
 public enum DotProducts {
@@ -55,13 +56,15 @@ public enum DotProducts {
     }
 
     @inlinable @inline(__always)
-    public static func q8_0(_ row: UnsafeRawPointer, _ xp: UnsafePointer<Int16>, _ xs: UnsafePointer<Float>, blocks: Int) -> Float {
+    public static func q8_0(_ x: UnsafeRawPointer, row: UnsafeRawPointer, _ xs: UnsafePointer<Float>, blocks: Int) -> Float {
         #if arch(arm64)
-        return DotProductsARM.q8_0(row, xp, xs, blocks: blocks)
+        return DotProductsARM.q8_0(row, x.assumingMemoryBound(to: Int16.self), xs, blocks: blocks)
+        #elseif arch(x86_64) && REDFLAG_AVX2
+        return DotProductsX86.q8_0(row, x, xs, blocks: blocks)
         #else
         // Two accumulators (even and odd blocks) so consecutive FMAs do not wait on each other.
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
-        let xr = UnsafeRawPointer(xp)
+        let xr = x
         @inline(__always) func block(_ b: Int) -> SIMD8<Float> {
             let blk = row + b * 34
             let w = blk.loadUnaligned(fromByteOffset: 2, as: SIMD16<Int16>.self)   // 32 int8 as 16 byte pairs
@@ -103,13 +106,15 @@ public enum DotProducts {
     }
 
     @inlinable @inline(__always)
-    public static func q4_0(_ row: UnsafeRawPointer, _ xp: UnsafePointer<Int16>, _ xs: UnsafePointer<Float>,
+    public static func q4_0(_ x: UnsafeRawPointer, row: UnsafeRawPointer, _ xs: UnsafePointer<Float>,
                             _ xsum: UnsafePointer<Int32>, blocks: Int) -> Float {
         #if arch(arm64)
-        return DotProductsARM.q4_0(row, xp, xs, xsum, blocks: blocks)
+        return DotProductsARM.q4_0(row, x.assumingMemoryBound(to: Int16.self), xs, xsum, blocks: blocks)
+        #elseif arch(x86_64) && REDFLAG_AVX2
+        return DotProductsX86.q4_0(row, x, xs, xsum, blocks: blocks)
         #else
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
-        let xr = UnsafeRawPointer(xp)
+        let xr = x
         @inline(__always) func block(_ b: Int) -> (SIMD8<Float>, SIMD8<Float>) {
             let blk = row + b * 18
             let (wE, wO) = nibbles(blk.loadUnaligned(fromByteOffset: 2, as: SIMD8<UInt16>.self))   // 0…15
@@ -153,14 +158,16 @@ public enum DotProducts {
     }
 
     @inlinable @inline(__always)
-    public static func q4_1(_ row: UnsafeRawPointer, _ xp: UnsafePointer<Int16>, _ xs: UnsafePointer<Float>,
+    public static func q4_1(_ x: UnsafeRawPointer, row: UnsafeRawPointer, _ xs: UnsafePointer<Float>,
                             _ xsum: UnsafePointer<Int32>, blocks: Int) -> Float {
         #if arch(arm64)
-        return DotProductsARM.q4_1(row, xp, xs, xsum, blocks: blocks)
+        return DotProductsARM.q4_1(row, x.assumingMemoryBound(to: Int16.self), xs, xsum, blocks: blocks)
+        #elseif arch(x86_64) && REDFLAG_AVX2
+        return DotProductsX86.q4_1(row, x, xs, xsum, blocks: blocks)
         #else
         var acc0 = SIMD8<Float>(), acc1 = SIMD8<Float>()
         var mins: Float = 0
-        let xr = UnsafeRawPointer(xp)
+        let xr = x
         @inline(__always) func block(_ b: Int) -> (SIMD8<Float>, SIMD8<Float>, Float) {
             let blk = row + b * 20
             let (wE, wO) = nibbles(blk.loadUnaligned(fromByteOffset: 4, as: SIMD8<UInt16>.self))
@@ -180,6 +187,38 @@ public enum DotProducts {
         }
         if b < blocks { let (v, sc, m) = block(b); acc0.addProduct(v, sc); mins += m }
         return (acc0 + acc1).sum() + mins
+        #endif
+    }
+
+    // MARK: several rows per call
+
+    /// Rows `rows(…)` computes per call: 8 on AVX2 builds (`DotProductsX86.q…x8`: one activation load and
+    /// one float conversion per block for eight rows), 1 elsewhere.
+    public static var rowsPerCall: Int {
+        #if arch(x86_64) && REDFLAG_AVX2
+        return DotProductsX86.rowsPerCall
+        #else
+        return 1
+        #endif
+    }
+
+    /// `out[r] = row_r · x` for the `rowsPerCall` rows at `rows + r·stride`, weights of `type` (Q8_0, Q4_0 or Q4_1).
+    @inlinable @inline(__always)
+    public static func rows(_ type: TensorType, _ x: UnsafeRawPointer, rows: UnsafeRawPointer, stride: Int,
+                            _ xs: UnsafePointer<Float>, _ xsum: UnsafePointer<Int32>, blocks: Int,
+                            into out: UnsafeMutablePointer<Float>) {
+        #if arch(x86_64) && REDFLAG_AVX2
+        switch type {
+        case .q8_0: DotProductsX86.q8_0x8(rows, stride: stride, x, xs, blocks: blocks, into: out)
+        case .q4_0: DotProductsX86.q4_0x8(rows, stride: stride, x, xs, xsum, blocks: blocks, into: out)
+        default: DotProductsX86.q4_1x8(rows, stride: stride, x, xs, xsum, blocks: blocks, into: out)
+        }
+        #else
+        switch type {
+        case .q8_0: out[0] = q8_0(x, row: rows, xs, blocks: blocks)
+        case .q4_0: out[0] = q4_0(x, row: rows, xs, xsum, blocks: blocks)
+        default: out[0] = q4_1(x, row: rows, xs, xsum, blocks: blocks)
+        }
         #endif
     }
 }

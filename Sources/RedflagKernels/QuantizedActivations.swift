@@ -8,8 +8,18 @@ public final class QuantizedActivations: @unchecked Sendable {
     public let sums: UnsafeMutablePointer<Int32>    // (capacity / 32)
     /// The same values widened to int16 and split per block into even lanes then odd lanes:
     /// `pairs[32b + i] = values[32b + 2i]`, `pairs[32b + 16 + i] = values[32b + 2i + 1]` (i < 16),
-    /// the order the integer kernels multiply in.
+    /// the order the portable and aarch64 integer kernels multiply in. Not filled on AVX2 builds, whose
+    /// kernels read `values` directly.
     public let pairs: UnsafeMutablePointer<Int16>   // (capacity)
+    /// What this build's `DotProducts` kernels read: `values` on x86-64 AVX2 builds (`DotProductsX86`),
+    /// `pairs` otherwise.
+    public var kernelInput: UnsafeRawPointer {
+        #if arch(x86_64) && REDFLAG_AVX2
+        return UnsafeRawPointer(values)
+        #else
+        return UnsafeRawPointer(pairs)
+        #endif
+    }
     public private(set) var count = 0
 
     public init(capacity: Int) {
@@ -50,11 +60,13 @@ public final class QuantizedActivations: @unchecked Sendable {
                 s &+= Int32(a) &+ Int32(c)
             }
             sums[b] = s
+            #if !(arch(x86_64) && REDFLAG_AVX2)
             let pr = pairs + b * 32
             for i in 0..<16 {
                 pr[i] = Int16(q[2 * i])
                 pr[16 + i] = Int16(q[2 * i + 1])
             }
+            #endif
         }
     }
 }

@@ -33,9 +33,9 @@ final class DotProductTests: XCTestCase {
 
     func fast(_ type: TensorType, _ row: UnsafeRawPointer, _ a: QuantizedActivations, blocks: Int) -> Float {
         switch type {
-        case .q8_0: return DotProducts.q8_0(row, a.pairs, a.scales, blocks: blocks)
-        case .q4_0: return DotProducts.q4_0(row, a.pairs, a.scales, a.sums, blocks: blocks)
-        default: return DotProducts.q4_1(row, a.pairs, a.scales, a.sums, blocks: blocks)
+        case .q8_0: return DotProducts.q8_0(a.kernelInput, row: row, a.scales, blocks: blocks)
+        case .q4_0: return DotProducts.q4_0(a.kernelInput, row: row, a.scales, a.sums, blocks: blocks)
+        default: return DotProducts.q4_1(a.kernelInput, row: row, a.scales, a.sums, blocks: blocks)
         }
     }
 
@@ -44,6 +44,64 @@ final class DotProductTests: XCTestCase {
         case .q8_0: return DotProducts.q8_0Reference(row, a, blocks: blocks)
         case .q4_0: return DotProducts.q4_0Reference(row, a, blocks: blocks)
         default: return DotProducts.q4_1Reference(row, a, blocks: blocks)
+        }
+    }
+
+    /// Σ_b of the magnitudes of the float terms a kernel adds (|d_w·d_x·Σq·x|, plus |m_w·d_x·Σx| for Q4_1): the
+    /// scale a float reassociation error is relative to (the Q4_1 terms can cancel, so |result| is too small).
+    func termMagnitude(_ type: TensorType, _ row: UnsafeRawPointer, _ a: QuantizedActivations, blocks: Int) -> Float {
+        let bytes = type.rowBytes(32)!
+        var mag: Float = 0
+        for b in 0..<blocks {
+            let blk = row + b * bytes
+            let d = halfToFloat(blk.loadUnaligned(as: UInt16.self))
+            var s: Int32 = 0
+            for j in 0..<32 {
+                let x = Int32(a.values[b * 32 + j])
+                switch type {
+                case .q8_0: s += Int32(blk.load(fromByteOffset: 2 + j, as: Int8.self)) * x
+                case .q4_0:
+                    let byte = blk.load(fromByteOffset: 2 + j % 16, as: UInt8.self)
+                    s += (Int32(j < 16 ? byte & 15 : byte >> 4) - 8) * x
+                default:
+                    let byte = blk.load(fromByteOffset: 4 + j % 16, as: UInt8.self)
+                    s += Int32(j < 16 ? byte & 15 : byte >> 4) * x
+                }
+            }
+            mag += abs(d * a.scales[b] * Float(s))
+            if type == .q4_1 {
+                mag += abs(halfToFloat(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * a.scales[b] * Float(a.sums[b]))
+            }
+        }
+        return mag
+    }
+
+    /// The several-rows kernels (8 rows per call on AVX2 builds) against the reference for each row.
+    func testRowGroupKernelsMatchReferenceForEveryBlockCount() {
+        let group = DotProducts.rowsPerCall
+        for type in [TensorType.q8_0, .q4_0, .q4_1] {
+            for blocks in Array(1...33) + [80, 200] {
+                let n = blocks * 32
+                let stride = type.rowBytes(n)!
+                var rows = [UInt8]()
+                for r in 0..<group { rows += quantizedRow(type, gaussian(n, seed: UInt64(blocks * 31 + r) + UInt64(type.rawValue))) }
+                let x = gaussian(n, seed: UInt64(blocks) * 17 + 3).map { $0 * 2 }
+                let a = QuantizedActivations(capacity: n)
+                x.withUnsafeBufferPointer { a.quantize($0.baseAddress!, n) }
+                var out = [Float](repeating: .nan, count: group)
+                rows.withUnsafeBytes { r in
+                    out.withUnsafeMutableBufferPointer { o in
+                        DotProducts.rows(type, a.kernelInput, rows: r.baseAddress!, stride: stride, a.scales, a.sums,
+                                         blocks: blocks, into: o.baseAddress!)
+                    }
+                    for i in 0..<group {
+                        let ref = reference(type, r.baseAddress! + i * stride, a, blocks: blocks)
+                        let mag = termMagnitude(type, r.baseAddress! + i * stride, a, blocks: blocks)
+                        XCTAssertEqual(out[i], ref, accuracy: Self.kernelRelativeTolerance * max(1, mag),
+                                       "\(type), \(blocks) blocks, row \(i) of \(group)")
+                    }
+                }
+            }
         }
     }
 
@@ -80,8 +138,12 @@ final class DotProductTests: XCTestCase {
                 XCTAssert(q >= -127 && q <= 127)
                 XCTAssertEqual(Float(q) * a.scales[b], x[b * 32 + j], accuracy: a.scales[b] * 0.5 + 1e-7)
                 s += Int32(q)
-                // the even/odd split the kernels use
-                XCTAssertEqual(a.pairs[b * 32 + (j % 2 == 0 ? j / 2 : 16 + j / 2)], Int16(q))
+                // the even/odd split the portable and aarch64 kernels use (AVX2 builds read `values`)
+                if a.kernelInput == UnsafeRawPointer(a.pairs) {
+                    XCTAssertEqual(a.pairs[b * 32 + (j % 2 == 0 ? j / 2 : 16 + j / 2)], Int16(q))
+                } else {
+                    XCTAssertEqual(a.kernelInput, UnsafeRawPointer(a.values))
+                }
             }
             XCTAssertEqual(a.sums[b], s)
         }

@@ -77,6 +77,12 @@ def parse_args():
     ap.add_argument("--val-every", type=int, default=100)
     ap.add_argument("--log-every", type=int, default=1)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init-from", default="",
+                    help="start from this checkpoint's adapter (LoRA + <rf> row); optimizer and schedule start fresh")
+    ap.add_argument("--extra", action="store_true",
+                    help="also train on extra_train.jsonl (augment_data.py: self-continued harmful prompts, plain text)")
+    ap.add_argument("--harmful-mix", default="pairs:1.0",
+                    help="harmful sources and weights: pairs (build_data.py) and self (augment_data.py)")
     return ap.parse_args()
 
 
@@ -99,7 +105,10 @@ class Sampler:
 def tokenize(rows, renderer, args):
     out = []
     for r in rows:
-        ids, s = renderer.render(r["prompt"], r["response"], max_prompt=args.max_prompt, max_len=args.max_len)
+        if r["kind"] == "benign_text":  # plain text, no chat turns: <bos> text
+            ids, s = ([rc.BOS_ID] + renderer.text(r["response"]))[:args.max_len], 1
+        else:
+            ids, s = renderer.render(r["prompt"], r["response"], max_prompt=args.max_prompt, max_len=args.max_len)
         if len(ids) - s < 2:
             continue
         out.append(dict(ids=ids, start=s, kl_start=int(r.get("kl_start", 0)), source=r["source"], id=r["id"]))
@@ -247,11 +256,22 @@ def main():
            f"{n_lora / 1e6:.2f} M params + <rf> row ({model.rf_row.numel()})")
 
     data = Path(args.data)
-    train = tokenize(rc.read_jsonl(data / "train.jsonl"), renderer, args)
+    train_rows = rc.read_jsonl(data / "train.jsonl")
+    if args.extra:
+        train_rows += rc.read_jsonl(data / "extra_train.jsonl")
+    train = tokenize(train_rows, renderer, args)
     val = tokenize(rc.read_jsonl(data / "validation.jsonl"), renderer, args)
-    harm_ids = {r["id"] for r in rc.read_jsonl(data / "train.jsonl") if r["kind"] == "harmful"}
-    harm = [e for e in train if e["id"] in harm_ids]
+    harm_ids = {r["id"] for r in train_rows if r["kind"] == "harmful"}
+    harm_all = [e for e in train if e["id"] in harm_ids]
     ben = [e for e in train if e["id"] not in harm_ids]
+    hmix = {}
+    for part in args.harmful_mix.split(","):
+        k, w = part.split(":")
+        hmix[k] = float(w)
+    harm_by_src = {"self": [e for e in harm_all if e["source"].endswith(":self-continued")]}
+    harm_by_src["pairs"] = [e for e in harm_all if not e["source"].endswith(":self-continued")]
+    harm_by_src = {k: v for k, v in harm_by_src.items() if v and hmix.get(k, 0) > 0}
+    harm = harm_all
     val_kind = {r["id"]: r["kind"] for r in rc.read_jsonl(data / "validation.jsonl")}
     val_h = [e for e in val if val_kind[e["id"]] == "harmful"]
     val_b = [e for e in val if val_kind[e["id"]] == "benign" and e["kl_start"] == 0]
@@ -261,14 +281,17 @@ def main():
         mix[k] = float(w)
     ben_by_src = {k: [e for e in ben if e["source"].split(":")[0] == k] for k in mix}
     ben_by_src = {k: v for k, v in ben_by_src.items() if v}
-    rc.log(f"train: {len(harm)} harmful, {len(ben)} benign ({ {k: len(v) for k, v in ben_by_src.items()} }); "
+    rc.log(f"train: {len(harm)} harmful ({ {k: len(v) for k, v in harm_by_src.items()} }), {len(ben)} benign ({ {k: len(v) for k, v in ben_by_src.items()} }); "
            f"val {len(val_h)} harmful / {len(val_b)} benign")
 
     opt = torch.optim.AdamW([{"params": [p for p in model.trainable() if p is not model.rf_row], "lr": args.lr},
                              {"params": [model.rf_row], "lr": args.lr_rf}], weight_decay=0.0)
     base_lrs = [args.lr, args.lr_rf]
     rng = random.Random(args.seed)
-    s_h = Sampler(len(harm), random.Random(args.seed + 1))
+    s_h = Sampler(len(harm), random.Random(args.seed + 1))  # kept for checkpoints of runs before --harmful-mix
+    s_hs = {k: Sampler(len(v), random.Random(args.seed + 11 + i)) for i, (k, v) in enumerate(harm_by_src.items())}
+    h_names = list(harm_by_src)
+    h_w = [hmix[k] for k in h_names]
     s_b = {k: Sampler(len(v), random.Random(args.seed + 2 + i)) for i, (k, v) in enumerate(ben_by_src.items())}
     src_names = list(ben_by_src)
     src_w = [mix[k] for k in src_names]
@@ -282,9 +305,14 @@ def main():
         s_h.__dict__.update({k: v for k, v in ck["s_h"].items() if k != "rng"}); s_h.rng.setstate(ck["s_h"]["rng"])
         for k, st in ck["s_b"].items():
             s_b[k].__dict__.update({kk: vv for kk, vv in st.items() if kk != "rng"}); s_b[k].rng.setstate(st["rng"])
+        for k, st in ck.get("s_hs", {}).items():
+            s_hs[k].__dict__.update({kk: vv for kk, vv in st.items() if kk != "rng"}); s_hs[k].rng.setstate(st["rng"])
         torch.set_rng_state(ck["torch_rng"])
         step0, history = ck["step"], ck.get("history", [])
         rc.log(f"resumed from {out / 'latest.pt'} at step {step0}")
+    elif args.init_from:
+        model.load_adapter_state(torch.load(args.init_from, map_location="cpu", weights_only=False)["adapter"])
+        rc.log(f"adapter initialised from {args.init_from}")
 
     def sampler_state(s):
         d = {k: v for k, v in s.__dict__.items() if k != "rng"}
@@ -294,6 +322,7 @@ def main():
     def save(step):
         ck = dict(adapter=model.adapter_state(), opt=opt.state_dict(), rng=rng.getstate(),
                   s_h=sampler_state(s_h), s_b={k: sampler_state(v) for k, v in s_b.items()},
+                  s_hs={k: sampler_state(v) for k, v in s_hs.items()},
                   torch_rng=torch.get_rng_state(), step=step, history=history, args=vars(args))
         tmp = out / "latest.pt.tmp"
         torch.save(ck, tmp)
@@ -313,7 +342,13 @@ def main():
         ts = time.time()
         for g, blr in zip(opt.param_groups, base_lrs):
             g["lr"] = blr * lr_at(step, args)
-        hb = [harm[s_h.next()] for _ in range(args.harmful_per_step)]
+        hb = []
+        for _ in range(args.harmful_per_step):
+            if h_names == ["pairs"] and not args.extra:  # the v2 recipe, drawn exactly as v2 drew it
+                hb.append(harm[s_h.next()])
+                continue
+            k = rng.choices(h_names, weights=h_w)[0]
+            hb.append(harm_by_src[k][s_hs[k].next()])
         bb = []
         for _ in range(args.benign_per_step):
             k = rng.choices(src_names, weights=src_w)[0]
