@@ -214,5 +214,35 @@ enum DotProductsX86 {
         }
         _mm256_storeu_ps(out, acc)
     }
+    // MARK: activation quantization
+
+    /// One 32-float block to int8 exactly as the portable `QuantizedActivations.quantize` does it
+    /// (d = max|x|/127, q = round(x·(1/d)), ties away from zero) → (d, Σq). Rounding without a rounding-mode
+    /// immediate (`_mm256_round_ps` is a macro): i = trunc(t), then i += trunc(2·(t − i)), which is ±1 exactly
+    /// when |t − i| ≥ ½ (both steps exact for |t| ≤ 127).
+    @inline(__always) @usableFromInline
+    static func quantizeBlock(_ x: UnsafePointer<Float>, into q: UnsafeMutablePointer<Int8>) -> (Float, Int32) {
+        let v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8), v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24)
+        let m = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFF_FFFF))
+        let mx = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, m), _mm256_and_ps(v1, m)),
+                               _mm256_max_ps(_mm256_and_ps(v2, m), _mm256_and_ps(v3, m)))
+        let amax = unsafeBitCast(mx, to: SIMD8<Float>.self).max()
+        let d = amax / 127
+        let id: Float = d > 0 ? 1 / d : 0
+        let s = _mm256_set1_ps(id), two = _mm256_set1_ps(2)
+        @inline(__always) func round(_ v: __m256) -> __m256i {
+            let t = _mm256_mul_ps(v, s)
+            let i = _mm256_cvttps_epi32(t)
+            return _mm256_add_epi32(i, _mm256_cvttps_epi32(_mm256_mul_ps(two, _mm256_sub_ps(t, _mm256_cvtepi32_ps(i)))))
+        }
+        let r0 = round(v0), r1 = round(v1), r2 = round(v2), r3 = round(v3)
+        let total = unsafeBitCast(_mm256_add_epi32(_mm256_add_epi32(r0, r1), _mm256_add_epi32(r2, r3)),
+                                  to: SIMD8<Int32>.self).wrappedSum()
+        // packs work per 128-bit lane: bytes come out as dwords [r0 lo, r1 lo, r2 lo, r3 lo, r0 hi, …]
+        let packed = _mm256_packs_epi16(_mm256_packs_epi32(r0, r1), _mm256_packs_epi32(r2, r3))
+        let ordered = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+        _mm256_storeu_si256(UnsafeMutableRawPointer(q).assumingMemoryBound(to: __m256i.self), ordered)
+        return (d, total)
+    }
 }
 #endif

@@ -43,6 +43,11 @@ public final class QuantizedActivations: @unchecked Sendable {
     public func quantize(_ x: UnsafePointer<Float>, _ n: Int) {
         precondition(n % 32 == 0 && n <= capacity)
         count = n
+        #if arch(x86_64) && REDFLAG_AVX2
+        for b in 0..<(n / 32) {
+            (scales[b], sums[b]) = DotProductsX86.quantizeBlock(x + b &* 32, into: values + b &* 32)
+        }
+        #else
         let raw = UnsafeRawPointer(x)
         for b in 0..<(n / 32) {
             let v0 = raw.loadUnaligned(fromByteOffset: b * 128, as: SIMD16<Float>.self)
@@ -60,13 +65,12 @@ public final class QuantizedActivations: @unchecked Sendable {
                 s &+= Int32(a) &+ Int32(c)
             }
             sums[b] = s
-            #if !(arch(x86_64) && REDFLAG_AVX2)
             let pr = pairs + b * 32
             for i in 0..<16 {
                 pr[i] = Int16(q[2 * i])
                 pr[16 + i] = Int16(q[2 * i + 1])
             }
-            #endif
         }
+        #endif
     }
 }

@@ -126,6 +126,31 @@ final class DotProductTests: XCTestCase {
         }
     }
 
+    /// Every build's quantizer rounds exactly like `Float.rounded()` (ties away from zero), ties included,
+    /// and leaves the block sums and scales consistent.
+    func testActivationQuantizationRoundsTiesAwayFromZero() {
+        // amax 127 → d = 1, 1/d = 1: the products are the inputs, so .5 values are exact ties
+        var x: [Float] = [127, -127, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 126.5, -126.5, 0.49999997, -0.49999997,
+                          3.4999998, -3.4999998, 0, -0.0, 64.5, -64.5, 5.5000005, -5.5000005]
+        x += (0..<(32 - x.count)).map { Float($0) * 3.7 - 40 }
+        x += gaussian(32, seed: 5).map { $0 * 11 }   // a second block with an inexact scale
+        let a = QuantizedActivations(capacity: 64)
+        x.withUnsafeBufferPointer { a.quantize($0.baseAddress!, 64) }
+        XCTAssertEqual(a.scales[0], 1)
+        for b in 0..<2 {
+            let d = a.scales[b]
+            let id: Float = d > 0 ? 1 / d : 0
+            var s: Int32 = 0
+            for j in 0..<32 {
+                let want = Int8((x[b * 32 + j] * id).rounded())
+                XCTAssertEqual(a.values[b * 32 + j], want, "block \(b) lane \(j): x = \(x[b * 32 + j])")
+                s += Int32(want)
+            }
+            XCTAssertEqual(a.sums[b], s)
+        }
+        XCTAssertEqual(Array(UnsafeBufferPointer(start: a.values, count: 10)), [127, -127, 1, -1, 2, -2, 3, -3, 127, -127])
+    }
+
     func testActivationQuantizationRoundTrip() {
         let n = 640
         let x = gaussian(n, seed: 99)
