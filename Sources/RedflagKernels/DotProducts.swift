@@ -189,36 +189,4 @@ public enum DotProducts {
         return (acc0 + acc1).sum() + mins
         #endif
     }
-
-    // MARK: several rows per call
-
-    /// Rows `rows(…)` computes per call: 8 on AVX2 builds (`DotProductsX86.q…x8`: one activation load and
-    /// one float conversion per block for eight rows), 1 elsewhere.
-    public static var rowsPerCall: Int {
-        #if arch(x86_64) && REDFLAG_AVX2
-        return DotProductsX86.rowsPerCall
-        #else
-        return 1
-        #endif
-    }
-
-    /// `out[r] = row_r · x` for the `rowsPerCall` rows at `rows + r·stride`, weights of `type` (Q8_0, Q4_0 or Q4_1).
-    @inlinable @inline(__always)
-    public static func rows(_ type: TensorType, _ x: UnsafeRawPointer, rows: UnsafeRawPointer, stride: Int,
-                            _ xs: UnsafePointer<Float>, _ xsum: UnsafePointer<Int32>, blocks: Int,
-                            into out: UnsafeMutablePointer<Float>) {
-        #if arch(x86_64) && REDFLAG_AVX2
-        switch type {
-        case .q8_0: DotProductsX86.q8_0x8(rows, stride: stride, x, xs, blocks: blocks, into: out)
-        case .q4_0: DotProductsX86.q4_0x8(rows, stride: stride, x, xs, xsum, blocks: blocks, into: out)
-        default: DotProductsX86.q4_1x8(rows, stride: stride, x, xs, xsum, blocks: blocks, into: out)
-        }
-        #else
-        switch type {
-        case .q8_0: out[0] = q8_0(x, row: rows, xs, blocks: blocks)
-        case .q4_0: out[0] = q4_0(x, row: rows, xs, xsum, blocks: blocks)
-        default: out[0] = q4_1(x, row: rows, xs, xsum, blocks: blocks)
-        }
-        #endif
-    }
 }

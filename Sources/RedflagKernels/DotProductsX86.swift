@@ -16,8 +16,8 @@ import _Builtin_intrinsics.intel
 ///
 /// Activations are `QuantizedActivations.values` (int8, natural order): `kernelInput` on this build.
 /// The unsigned operand of `vpmaddubsw`:
-/// - Q4_0 / Q4_1: the nibbles themselves (0…15); Q4_0's −8 offset is `−8·d·Σx`, summed per block in
-///   float beside the vector accumulator (the block sums `QuantizedActivations.sums` exist for Q4_1);
+/// - Q4_0 / Q4_1: the nibbles themselves (0…15); Q4_0's −8 offset is `−8·Σx`, subtracted from each block's
+///   int32 sum (the block sums `QuantizedActivations.sums`), Q4_1's min term is `m·d_x·Σx`;
 /// - Q8_0: |w|, with the sign moved onto x (`vpsignb`), exact since w, x ∈ −127…127 (2·127² < 2¹⁵).
 @usableFromInline
 enum DotProductsX86 {
@@ -34,97 +34,14 @@ enum DotProductsX86 {
         return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), m), _mm_and_si128(packed, m))
     }
 
-    /// Σ_j u_j·s_j over 32 bytes (u unsigned ≤ 127 or ≤ 15, s signed) as 8 float lanes (exact: |Σ| < 2²⁴).
-    @inline(__always) @usableFromInline
-    static func dot(_ u: __m256i, _ s: __m256i) -> __m256 {
-        _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
-    }
-
     @inline(__always) @usableFromInline
     static func total(_ a: __m256, _ b: __m256) -> Float {
         unsafeBitCast(_mm256_add_ps(a, b), to: SIMD8<Float>.self).sum()
     }
 
+    /// Lane k = Σ of v_k's eight int32 lanes (k < 8): `vphaddd` tree plus one cross-half add.
     @inline(__always) @usableFromInline
-    static func q8_0(_ row: UnsafeRawPointer, _ x: UnsafeRawPointer, _ xs: UnsafePointer<Float>, blocks: Int) -> Float {
-        var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps()
-        @inline(__always) func block(_ b: Int) -> (__m256, __m256) {
-            let blk = row + b &* 34
-            let w = load32(blk + 2), v = load32(x + b &* 32)
-            let d = DotProducts.half(blk.loadUnaligned(as: UInt16.self)) * xs[b]
-            return (dot(_mm256_sign_epi8(w, w), _mm256_sign_epi8(v, w)), _mm256_set1_ps(d))
-        }
-        var b = 0
-        while b &+ 2 <= blocks {
-            let (p0, d0) = block(b), (p1, d1) = block(b &+ 1)
-            acc0 = _mm256_fmadd_ps(p0, d0, acc0)
-            acc1 = _mm256_fmadd_ps(p1, d1, acc1)
-            b &+= 2
-        }
-        if b < blocks { let (p, d) = block(b); acc0 = _mm256_fmadd_ps(p, d, acc0) }
-        return total(acc0, acc1)
-    }
-
-    @inline(__always) @usableFromInline
-    static func q4_0(_ row: UnsafeRawPointer, _ x: UnsafeRawPointer, _ xs: UnsafePointer<Float>,
-                     _ xsum: UnsafePointer<Int32>, blocks: Int) -> Float {
-        var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps()
-        var offset: Float = 0   // Σ_b d_b·Σx_b, taken 8 times at the end
-        @inline(__always) func block(_ b: Int) -> (__m256, Float) {
-            let blk = row + b &* 18
-            let d = DotProducts.half(blk.loadUnaligned(as: UInt16.self)) * xs[b]
-            return (dot(nibbles(blk + 2), load32(x + b &* 32)), d)
-        }
-        var b = 0
-        while b &+ 2 <= blocks {
-            let (p0, d0) = block(b), (p1, d1) = block(b &+ 1)
-            acc0 = _mm256_fmadd_ps(p0, _mm256_set1_ps(d0), acc0)
-            acc1 = _mm256_fmadd_ps(p1, _mm256_set1_ps(d1), acc1)
-            offset += d0 * Float(xsum[b]) + d1 * Float(xsum[b &+ 1])
-            b &+= 2
-        }
-        if b < blocks {
-            let (p, d) = block(b)
-            acc0 = _mm256_fmadd_ps(p, _mm256_set1_ps(d), acc0)
-            offset += d * Float(xsum[b])
-        }
-        return total(acc0, acc1) - 8 * offset
-    }
-
-    @inline(__always) @usableFromInline
-    static func q4_1(_ row: UnsafeRawPointer, _ x: UnsafeRawPointer, _ xs: UnsafePointer<Float>,
-                     _ xsum: UnsafePointer<Int32>, blocks: Int) -> Float {
-        var acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps()
-        var mins: Float = 0     // Σ_b m_b·d_x·Σx_b
-        @inline(__always) func block(_ b: Int) -> (__m256, Float, Float) {
-            let blk = row + b &* 20
-            let d = DotProducts.half(blk.loadUnaligned(as: UInt16.self)) * xs[b]
-            let m = DotProducts.half(blk.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * xs[b]
-            return (dot(nibbles(blk + 4), load32(x + b &* 32)), d, m * Float(xsum[b]))
-        }
-        var b = 0
-        while b &+ 2 <= blocks {
-            let (p0, d0, m0) = block(b), (p1, d1, m1) = block(b &+ 1)
-            acc0 = _mm256_fmadd_ps(p0, _mm256_set1_ps(d0), acc0)
-            acc1 = _mm256_fmadd_ps(p1, _mm256_set1_ps(d1), acc1)
-            mins += m0 + m1
-            b &+= 2
-        }
-        if b < blocks {
-            let (p, d, m) = block(b)
-            acc0 = _mm256_fmadd_ps(p, _mm256_set1_ps(d), acc0)
-            mins += m
-        }
-        return total(acc0, acc1) + mins
-    }
-    // MARK: eight rows at a time
-
-    /// Rows per call of the `…x8` kernels.
-    @usableFromInline static let rowsPerCall = 8
-
-    /// Lane r = Σ of v_r's eight int32 lanes (r < 8): `vphaddd` tree plus one cross-half add.
-    @inline(__always) @usableFromInline
-    static func rowSums(_ v0: __m256i, _ v1: __m256i, _ v2: __m256i, _ v3: __m256i,
+    static func blockSums(_ v0: __m256i, _ v1: __m256i, _ v2: __m256i, _ v3: __m256i,
                         _ v4: __m256i, _ v5: __m256i, _ v6: __m256i, _ v7: __m256i) -> __m256i {
         let h0123 = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3))
         let h4567 = _mm256_hadd_epi32(_mm256_hadd_epi32(v4, v5), _mm256_hadd_epi32(v6, v7))
@@ -134,7 +51,7 @@ enum DotProductsX86 {
                              to: __m256i.self)
     }
 
-    /// The f16 at byte `offset` of eight rows `stride` bytes apart, as eight floats (lane r: row r).
+    /// Eight f16 values `stride` bytes apart starting at `p` (the scales of eight consecutive blocks), as floats.
     @inline(__always) @usableFromInline
     static func halves8(_ p: UnsafeRawPointer, _ stride: Int) -> __m256 {
         let h = SIMD8<UInt16>(p.loadUnaligned(as: UInt16.self),
@@ -154,66 +71,98 @@ enum DotProductsX86 {
         _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1))
     }
 
-    /// `out[r] = row_r · x` for the eight rows at `rows + r·stride` (Q4_0). The activation block is loaded
-    /// once for all eight; lane r of one vector accumulates row r, so there is no per-row horizontal sum and
-    /// one float conversion and one FMA per block serve eight rows.
+    /// Signed × signed bytes through `vpmaddubsw`: |w| times x with w's sign.
     @inline(__always) @usableFromInline
-    static func q4_0x8(_ rows: UnsafeRawPointer, stride: Int, _ x: UnsafeRawPointer, _ xs: UnsafePointer<Float>,
-                       _ xsum: UnsafePointer<Int32>, blocks: Int, into out: UnsafeMutablePointer<Float>) {
-        var acc = _mm256_setzero_ps()
-        for b in 0..<blocks {
-            let p = rows + b &* 18
-            let v = load32(x + b &* 32)
-            let s = rowSums(idot(nibbles(p + 2), v), idot(nibbles(p + stride + 2), v),
-                            idot(nibbles(p + 2 &* stride + 2), v), idot(nibbles(p + 3 &* stride + 2), v),
-                            idot(nibbles(p + 4 &* stride + 2), v), idot(nibbles(p + 5 &* stride + 2), v),
-                            idot(nibbles(p + 6 &* stride + 2), v), idot(nibbles(p + 7 &* stride + 2), v))
+    static func idotSigned(_ w: __m256i, _ x: __m256i) -> __m256i {
+        idot(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w))
+    }
+
+    // The kernels walk one row front to back (the hardware prefetchers see one sequential stream; kernels that
+    // interleaved eight rows block by block ran at half the speed) and take blocks eight at a time: the eight
+    // blocks' int32 sums are reduced into one vector (lane k: block k), so the int→float conversion, the scales
+    // (eight f16 → `vcvtph2ps`, times eight activation scales) and the FMA are one vector operation each per
+    // eight blocks instead of per block. Leftover blocks (< 8) go one at a time.
+
+    @inline(__always) @usableFromInline
+    static func q8_0(_ row: UnsafeRawPointer, _ x: UnsafeRawPointer, _ xs: UnsafePointer<Float>, blocks: Int) -> Float {
+        var acc = _mm256_setzero_ps(), tail = _mm256_setzero_ps()
+        var b = 0
+        while b &+ 8 <= blocks {
+            let p = row + b &* 34, v = x + b &* 32
+            let s = blockSums(idotSigned(load32(p + 2), load32(v)), idotSigned(load32(p + 36), load32(v + 32)),
+                            idotSigned(load32(p + 70), load32(v + 64)), idotSigned(load32(p + 104), load32(v + 96)),
+                            idotSigned(load32(p + 138), load32(v + 128)), idotSigned(load32(p + 172), load32(v + 160)),
+                            idotSigned(load32(p + 206), load32(v + 192)), idotSigned(load32(p + 240), load32(v + 224)))
+            let d = _mm256_mul_ps(halves8(p, 34), _mm256_loadu_ps(xs + b))
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc)
+            b &+= 8
+        }
+        while b < blocks {
+            let p = row + b &* 34
+            let d = DotProducts.half(p.loadUnaligned(as: UInt16.self)) * xs[b]
+            tail = _mm256_fmadd_ps(_mm256_cvtepi32_ps(idotSigned(load32(p + 2), load32(x + b &* 32))), _mm256_set1_ps(d), tail)
+            b &+= 1
+        }
+        return total(acc, tail)
+    }
+
+    @inline(__always) @usableFromInline
+    static func q4_0(_ row: UnsafeRawPointer, _ x: UnsafeRawPointer, _ xs: UnsafePointer<Float>,
+                     _ xsum: UnsafePointer<Int32>, blocks: Int) -> Float {
+        var acc = _mm256_setzero_ps(), tail = _mm256_setzero_ps()
+        var b = 0
+        while b &+ 8 <= blocks {
+            let p = row + b &* 18, v = x + b &* 32
+            let s = blockSums(idot(nibbles(p + 2), load32(v)), idot(nibbles(p + 20), load32(v + 32)),
+                            idot(nibbles(p + 38), load32(v + 64)), idot(nibbles(p + 56), load32(v + 96)),
+                            idot(nibbles(p + 74), load32(v + 128)), idot(nibbles(p + 92), load32(v + 160)),
+                            idot(nibbles(p + 110), load32(v + 192)), idot(nibbles(p + 128), load32(v + 224)))
             // Σ (q − 8)·x = Σ q·x − 8·Σx, exact in int32
-            let q = _mm256_sub_epi32(s, _mm256_set1_epi32(8 &* xsum[b]))
-            let d = _mm256_mul_ps(halves8(p, stride), _mm256_set1_ps(xs[b]))
+            let q = _mm256_sub_epi32(s, _mm256_slli_epi32(load32(UnsafeRawPointer(xsum + b)), 3))
+            let d = _mm256_mul_ps(halves8(p, 18), _mm256_loadu_ps(xs + b))
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), d, acc)
+            b &+= 8
         }
-        _mm256_storeu_ps(out, acc)
+        while b < blocks {
+            let p = row + b &* 18
+            let d = DotProducts.half(p.loadUnaligned(as: UInt16.self)) * xs[b]
+            let q = _mm256_sub_epi32(idot(nibbles(p + 2), load32(x + b &* 32)), _mm256_setr_epi32(8 &* xsum[b], 0, 0, 0, 0, 0, 0, 0))
+            tail = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_set1_ps(d), tail)
+            b &+= 1
+        }
+        return total(acc, tail)
     }
 
-    /// Eight Q4_1 rows (see `q4_0x8`); the min term m·d_x·Σx is one more FMA per block.
     @inline(__always) @usableFromInline
-    static func q4_1x8(_ rows: UnsafeRawPointer, stride: Int, _ x: UnsafeRawPointer, _ xs: UnsafePointer<Float>,
-                       _ xsum: UnsafePointer<Int32>, blocks: Int, into out: UnsafeMutablePointer<Float>) {
-        var acc = _mm256_setzero_ps(), accMin = _mm256_setzero_ps()
-        for b in 0..<blocks {
-            let p = rows + b &* 20
-            let v = load32(x + b &* 32)
-            let s = rowSums(idot(nibbles(p + 4), v), idot(nibbles(p + stride + 4), v),
-                            idot(nibbles(p + 2 &* stride + 4), v), idot(nibbles(p + 3 &* stride + 4), v),
-                            idot(nibbles(p + 4 &* stride + 4), v), idot(nibbles(p + 5 &* stride + 4), v),
-                            idot(nibbles(p + 6 &* stride + 4), v), idot(nibbles(p + 7 &* stride + 4), v))
-            let dx = xs[b]
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(halves8(p, stride), _mm256_set1_ps(dx)), acc)
-            accMin = _mm256_fmadd_ps(halves8(p + 2, stride), _mm256_set1_ps(dx * Float(xsum[b])), accMin)
+    static func q4_1(_ row: UnsafeRawPointer, _ x: UnsafeRawPointer, _ xs: UnsafePointer<Float>,
+                     _ xsum: UnsafePointer<Int32>, blocks: Int) -> Float {
+        var acc = _mm256_setzero_ps(), accMin = _mm256_setzero_ps(), tail = _mm256_setzero_ps()
+        var mins: Float = 0
+        var b = 0
+        while b &+ 8 <= blocks {
+            let p = row + b &* 20, v = x + b &* 32
+            let s = blockSums(idot(nibbles(p + 4), load32(v)), idot(nibbles(p + 24), load32(v + 32)),
+                            idot(nibbles(p + 44), load32(v + 64)), idot(nibbles(p + 64), load32(v + 96)),
+                            idot(nibbles(p + 84), load32(v + 128)), idot(nibbles(p + 104), load32(v + 160)),
+                            idot(nibbles(p + 124), load32(v + 192)), idot(nibbles(p + 144), load32(v + 224)))
+            let dx = _mm256_loadu_ps(xs + b)
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(halves8(p, 20), dx), acc)
+            // m·d_x·Σx per block
+            let sx = _mm256_cvtepi32_ps(load32(UnsafeRawPointer(xsum + b)))
+            accMin = _mm256_fmadd_ps(halves8(p + 2, 20), _mm256_mul_ps(dx, sx), accMin)
+            b &+= 8
         }
-        _mm256_storeu_ps(out, _mm256_add_ps(acc, accMin))
+        while b < blocks {
+            let p = row + b &* 20
+            let d = DotProducts.half(p.loadUnaligned(as: UInt16.self)) * xs[b]
+            let m = DotProducts.half(p.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * xs[b]
+            tail = _mm256_fmadd_ps(_mm256_cvtepi32_ps(idot(nibbles(p + 4), load32(x + b &* 32))), _mm256_set1_ps(d), tail)
+            mins += m * Float(xsum[b])
+            b &+= 1
+        }
+        return total(_mm256_add_ps(acc, accMin), tail) + mins
     }
 
-    /// Eight Q8_0 rows (see `q4_0x8`).
-    @inline(__always) @usableFromInline
-    static func q8_0x8(_ rows: UnsafeRawPointer, stride: Int, _ x: UnsafeRawPointer, _ xs: UnsafePointer<Float>,
-                       blocks: Int, into out: UnsafeMutablePointer<Float>) {
-        var acc = _mm256_setzero_ps()
-        @inline(__always) func signed(_ w: __m256i, _ v: __m256i) -> __m256i {
-            idot(_mm256_sign_epi8(w, w), _mm256_sign_epi8(v, w))
-        }
-        for b in 0..<blocks {
-            let p = rows + b &* 34
-            let v = load32(x + b &* 32)
-            let s = rowSums(signed(load32(p + 2), v), signed(load32(p + stride + 2), v),
-                            signed(load32(p + 2 &* stride + 2), v), signed(load32(p + 3 &* stride + 2), v),
-                            signed(load32(p + 4 &* stride + 2), v), signed(load32(p + 5 &* stride + 2), v),
-                            signed(load32(p + 6 &* stride + 2), v), signed(load32(p + 7 &* stride + 2), v))
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(halves8(p, stride), _mm256_set1_ps(xs[b])), acc)
-        }
-        _mm256_storeu_ps(out, acc)
-    }
     // MARK: activation quantization
 
     /// One 32-float block to int8 exactly as the portable `QuantizedActivations.quantize` does it

@@ -19,22 +19,12 @@ public enum QuantizedGEMV {
         Parallel.chunks(count: range.count, threads: threads, granule: rowGranule) { sub in
             let lo = range.lowerBound + sub.lowerBound, hi = range.lowerBound + sub.upperBound
             switch type {
-            case .q8_0, .q4_0, .q4_1:
-                // groups of `rowsPerCall` rows, then the rest one by one
-                let group = DotProducts.rowsPerCall
-                var r = lo
-                while r &+ group <= hi {
-                    DotProducts.rows(type, xq, rows: base + r &* stride, stride: stride, xs, xsum, blocks: blocks, into: y + r)
-                    r &+= group
-                }
-                while r < hi {
-                    switch type {
-                    case .q8_0: y[r] = DotProducts.q8_0(xq, row: base + r &* stride, xs, blocks: blocks)
-                    case .q4_0: y[r] = DotProducts.q4_0(xq, row: base + r &* stride, xs, xsum, blocks: blocks)
-                    default: y[r] = DotProducts.q4_1(xq, row: base + r &* stride, xs, xsum, blocks: blocks)
-                    }
-                    r &+= 1
-                }
+            case .q8_0:
+                for r in lo..<hi { y[r] = DotProducts.q8_0(xq, row: base + r * stride, xs, blocks: blocks) }
+            case .q4_0:
+                for r in lo..<hi { y[r] = DotProducts.q4_0(xq, row: base + r * stride, xs, xsum, blocks: blocks) }
+            case .q4_1:
+                for r in lo..<hi { y[r] = DotProducts.q4_1(xq, row: base + r * stride, xs, xsum, blocks: blocks) }
             default:
                 preconditionFailure("QuantizedGEMV: weight type \(type) has no integer kernel; load it as Q8_0/Q4_0/Q4_1")
             }

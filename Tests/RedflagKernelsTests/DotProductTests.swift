@@ -76,35 +76,6 @@ final class DotProductTests: XCTestCase {
         return mag
     }
 
-    /// The several-rows kernels (8 rows per call on AVX2 builds) against the reference for each row.
-    func testRowGroupKernelsMatchReferenceForEveryBlockCount() {
-        let group = DotProducts.rowsPerCall
-        for type in [TensorType.q8_0, .q4_0, .q4_1] {
-            for blocks in Array(1...33) + [80, 200] {
-                let n = blocks * 32
-                let stride = type.rowBytes(n)!
-                var rows = [UInt8]()
-                for r in 0..<group { rows += quantizedRow(type, gaussian(n, seed: UInt64(blocks * 31 + r) + UInt64(type.rawValue))) }
-                let x = gaussian(n, seed: UInt64(blocks) * 17 + 3).map { $0 * 2 }
-                let a = QuantizedActivations(capacity: n)
-                x.withUnsafeBufferPointer { a.quantize($0.baseAddress!, n) }
-                var out = [Float](repeating: .nan, count: group)
-                rows.withUnsafeBytes { r in
-                    out.withUnsafeMutableBufferPointer { o in
-                        DotProducts.rows(type, a.kernelInput, rows: r.baseAddress!, stride: stride, a.scales, a.sums,
-                                         blocks: blocks, into: o.baseAddress!)
-                    }
-                    for i in 0..<group {
-                        let ref = reference(type, r.baseAddress! + i * stride, a, blocks: blocks)
-                        let mag = termMagnitude(type, r.baseAddress! + i * stride, a, blocks: blocks)
-                        XCTAssertEqual(out[i], ref, accuracy: Self.kernelRelativeTolerance * max(1, mag),
-                                       "\(type), \(blocks) blocks, row \(i) of \(group)")
-                    }
-                }
-            }
-        }
-    }
-
     func testFastKernelsMatchReferenceForEveryBlockCount() {
         for type in [TensorType.q8_0, .q4_0, .q4_1] {
             for blocks in Array(1...33) + [80, 200, 640] {
