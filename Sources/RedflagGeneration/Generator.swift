@@ -57,7 +57,13 @@ public final class Generator: @unchecked Sendable {
         while common < min(cached.count, prompt.count) && cached[common] == prompt[common] { common += 1 }
         let reuse = min(common, prompt.count - 1)      // re-run at least one token to get its hidden state
         context.truncate(to: reuse)
-        try context.evaluate(Array(prompt[reuse...]))
+        // The last prompt token always runs on its own (the one-token path decoding uses), whether the tokens
+        // before it were just computed as a batch or came from the cache: the batched path (f32 activations)
+        // and the one-token path (int8 activations) give slightly different logits, so without this a repeated
+        // greedy request could answer differently from the first one at a near-tie.
+        let last = prompt.count - 1
+        if reuse < last { try context.evaluate(Array(prompt[reuse..<last])) }
+        try context.evaluate([prompt[last]])
         return prompt.count - reuse
     }
 
