@@ -11,8 +11,11 @@ public final class InferenceContext: @unchecked Sendable {
     /// Tokens per forward batch (longer prompts are split).
     public let maxBatch: Int
     public var threads: Int {
-        didSet { MatMul.setBLASThreads(threads) }
+        didSet { MatMul.setBLASThreads(blasThreads) }
     }
+    /// OpenBLAS's own threads: `threads` for f32 weights (whole-matrix sgemm), 1 for quantized weights, whose
+    /// batched products `MatMul.gemm` splits over the worker pool itself.
+    var blasThreads: Int { model.weights.format == .exact ? threads : 1 }
     /// Number of positions already in the KV cache.
     public internal(set) var position = 0
     /// Tokens whose keys/values are in the cache, in order (`position` of them).
@@ -81,7 +84,7 @@ public final class InferenceContext: @unchecked Sendable {
         activations = QuantizedActivations(capacity: widest)
         hidden = .allocate(capacity: batch * c.hiddenSize)
         tokens.reserveCapacity(contextSize)
-        MatMul.setBLASThreads(self.threads)
+        MatMul.setBLASThreads(blasThreads)
     }
 
     deinit {
