@@ -77,6 +77,16 @@ enum DotProductsX86 {
         idot(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w))
     }
 
+    /// `blockSums` of eight consecutive blocks: `dot(quants of block k, activations of block k)` for k < 8,
+    /// where `q` points at block 0's quants and blocks are `bytes` apart (activation blocks 32 bytes apart).
+    @inline(__always) @usableFromInline
+    static func eightBlocks(_ q: UnsafeRawPointer, bytes: Int, _ v: UnsafeRawPointer,
+                            _ dot: (UnsafeRawPointer, UnsafeRawPointer) -> __m256i) -> __m256i {
+        blockSums(dot(q, v), dot(q + bytes, v + 32), dot(q + 2 &* bytes, v + 64), dot(q + 3 &* bytes, v + 96),
+                  dot(q + 4 &* bytes, v + 128), dot(q + 5 &* bytes, v + 160), dot(q + 6 &* bytes, v + 192),
+                  dot(q + 7 &* bytes, v + 224))
+    }
+
     // The kernels walk one row front to back (the hardware prefetchers see one sequential stream; kernels that
     // interleaved eight rows block by block ran at half the speed) and take blocks eight at a time: the eight
     // blocks' int32 sums are reduced into one vector (lane k: block k), so the int→float conversion, the scales
@@ -89,10 +99,7 @@ enum DotProductsX86 {
         var b = 0
         while b &+ 8 <= blocks {
             let p = row + b &* 34, v = x + b &* 32
-            let s = blockSums(idotSigned(load32(p + 2), load32(v)), idotSigned(load32(p + 36), load32(v + 32)),
-                            idotSigned(load32(p + 70), load32(v + 64)), idotSigned(load32(p + 104), load32(v + 96)),
-                            idotSigned(load32(p + 138), load32(v + 128)), idotSigned(load32(p + 172), load32(v + 160)),
-                            idotSigned(load32(p + 206), load32(v + 192)), idotSigned(load32(p + 240), load32(v + 224)))
+            let s = eightBlocks(p + 2, bytes: 34, v) { idotSigned(load32($0), load32($1)) }
             let d = _mm256_mul_ps(halves8(p, 34), _mm256_loadu_ps(xs + b))
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc)
             b &+= 8
@@ -113,10 +120,7 @@ enum DotProductsX86 {
         var b = 0
         while b &+ 8 <= blocks {
             let p = row + b &* 18, v = x + b &* 32
-            let s = blockSums(idot(nibbles(p + 2), load32(v)), idot(nibbles(p + 20), load32(v + 32)),
-                            idot(nibbles(p + 38), load32(v + 64)), idot(nibbles(p + 56), load32(v + 96)),
-                            idot(nibbles(p + 74), load32(v + 128)), idot(nibbles(p + 92), load32(v + 160)),
-                            idot(nibbles(p + 110), load32(v + 192)), idot(nibbles(p + 128), load32(v + 224)))
+            let s = eightBlocks(p + 2, bytes: 18, v) { idot(nibbles($0), load32($1)) }
             // Σ (q − 8)·x = Σ q·x − 8·Σx, exact in int32
             let q = _mm256_sub_epi32(s, _mm256_slli_epi32(load32(UnsafeRawPointer(xsum + b)), 3))
             let d = _mm256_mul_ps(halves8(p, 18), _mm256_loadu_ps(xs + b))
@@ -141,10 +145,7 @@ enum DotProductsX86 {
         var b = 0
         while b &+ 8 <= blocks {
             let p = row + b &* 20, v = x + b &* 32
-            let s = blockSums(idot(nibbles(p + 4), load32(v)), idot(nibbles(p + 24), load32(v + 32)),
-                            idot(nibbles(p + 44), load32(v + 64)), idot(nibbles(p + 64), load32(v + 96)),
-                            idot(nibbles(p + 84), load32(v + 128)), idot(nibbles(p + 104), load32(v + 160)),
-                            idot(nibbles(p + 124), load32(v + 192)), idot(nibbles(p + 144), load32(v + 224)))
+            let s = eightBlocks(p + 4, bytes: 20, v) { idot(nibbles($0), load32($1)) }
             let dx = _mm256_loadu_ps(xs + b)
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(halves8(p, 20), dx), acc)
             // m·d_x·Σx per block

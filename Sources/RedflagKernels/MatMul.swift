@@ -26,32 +26,22 @@ public enum MatMul {
                         1, x, Int32(w.columns), w.data.assumingMemoryBound(to: Float.self), Int32(w.columns), 0, y, Int32(ld))
             return
         }
-        if threads > 1 {
-            // Each thread dequantizes and multiplies its own rows with a single-threaded sgemm (OpenBLAS runs
-            // single-threaded for quantized models, see `InferenceContext.blasThreads`): no fork/join between
-            // dequantization and product, and no OpenBLAS worker left spinning next to ours on a small machine.
-            // Per-thread tiles of `tileRows / threads` rows share the caller's `tileRows × columns` scratch.
-            let rowsPerTile = max(1, tileRows / threads)
-            Parallel.indexedChunks(count: w.rows, threads: threads, granule: 16) { chunk, range in
-                let tile = scratch + chunk * rowsPerTile * w.columns   // (rowsPerTile × columns)
-                var r0 = range.lowerBound
-                while r0 < range.upperBound {
-                    let n = min(rowsPerTile, range.upperBound - r0)
-                    for r in 0..<n { w.dequantizeRow(r0 + r, into: tile + r * w.columns) }
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(n), Int32(w.columns),
-                                1, x, Int32(w.columns), tile, Int32(w.columns), 0, y + r0, Int32(ld))
-                    r0 += n
-                }
+        // Each thread dequantizes and multiplies its own rows with a single-threaded sgemm (OpenBLAS runs
+        // single-threaded for quantized models, see `InferenceContext.blasThreads`): no fork/join between
+        // dequantization and product, and no OpenBLAS worker left spinning next to ours on a small machine.
+        // Per-thread tiles of `tileRows / threads` rows share the caller's `tileRows × columns` scratch
+        // (one thread: the whole scratch, all rows).
+        let rowsPerTile = max(1, tileRows / threads)
+        Parallel.indexedChunks(count: w.rows, threads: threads, granule: 16) { chunk, range in
+            let tile = scratch + chunk * rowsPerTile * w.columns   // (rowsPerTile × columns)
+            var r0 = range.lowerBound
+            while r0 < range.upperBound {
+                let n = min(rowsPerTile, range.upperBound - r0)
+                for r in 0..<n { w.dequantizeRow(r0 + r, into: tile + r * w.columns) }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(n), Int32(w.columns),
+                            1, x, Int32(w.columns), tile, Int32(w.columns), 0, y + r0, Int32(ld))
+                r0 += n
             }
-            return
-        }
-        var r0 = 0
-        while r0 < w.rows {
-            let n = min(tileRows, w.rows - r0)
-            for r in 0..<n { w.dequantizeRow(r0 + r, into: scratch + r * w.columns) }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(t), Int32(n), Int32(w.columns),
-                        1, x, Int32(w.columns), scratch, Int32(w.columns), 0, y + r0, Int32(ld))
-            r0 += n
         }
     }
 
