@@ -65,6 +65,30 @@ enum DotProductsX86 {
         return _mm256_cvtph_ps(unsafeBitCast(h, to: __m128i.self))
     }
 
+    /// Lane k = Σ of v_k's eight int32 lanes (k < 4): the four-block version of `blockSums`.
+    @inline(__always) @usableFromInline
+    static func blockSums4(_ v0: __m256i, _ v1: __m256i, _ v2: __m256i, _ v3: __m256i) -> __m128i {
+        let h = unsafeBitCast(_mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3)), to: SIMD8<Int32>.self)
+        return unsafeBitCast(h.lowHalf &+ h.highHalf, to: __m128i.self)
+    }
+
+    /// Four f16 values `stride` bytes apart starting at `p`, as floats.
+    @inline(__always) @usableFromInline
+    static func halves4(_ p: UnsafeRawPointer, _ stride: Int) -> __m128 {
+        let h = SIMD8<UInt16>(p.loadUnaligned(as: UInt16.self),
+                              p.loadUnaligned(fromByteOffset: stride, as: UInt16.self),
+                              p.loadUnaligned(fromByteOffset: 2 &* stride, as: UInt16.self),
+                              p.loadUnaligned(fromByteOffset: 3 &* stride, as: UInt16.self), 0, 0, 0, 0)
+        return _mm_cvtph_ps(unsafeBitCast(h, to: __m128i.self))
+    }
+
+    /// `blockSums4` of four consecutive blocks (see `eightBlocks`).
+    @inline(__always) @usableFromInline
+    static func fourBlocks(_ q: UnsafeRawPointer, bytes: Int, _ v: UnsafeRawPointer,
+                           _ dot: (UnsafeRawPointer, UnsafeRawPointer) -> __m256i) -> __m128i {
+        blockSums4(dot(q, v), dot(q + bytes, v + 32), dot(q + 2 &* bytes, v + 64), dot(q + 3 &* bytes, v + 96))
+    }
+
     /// Per-block integer dot of 32 products, as 8 int32 lanes (not yet reduced).
     @inline(__always) @usableFromInline
     static func idot(_ u: __m256i, _ s: __m256i) -> __m256i {
@@ -104,13 +128,20 @@ enum DotProductsX86 {
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc)
             b &+= 8
         }
+        var acc4 = _mm_setzero_ps()
+        if b &+ 4 <= blocks {   // rows of 640 columns (20 blocks) end in four
+            let p = row + b &* 34
+            let s = fourBlocks(p + 2, bytes: 34, x + b &* 32) { idotSigned(load32($0), load32($1)) }
+            acc4 = _mm_mul_ps(_mm_cvtepi32_ps(s), _mm_mul_ps(halves4(p, 34), _mm_loadu_ps(xs + b)))
+            b &+= 4
+        }
         while b < blocks {
             let p = row + b &* 34
             let d = DotProducts.half(p.loadUnaligned(as: UInt16.self)) * xs[b]
             tail = _mm256_fmadd_ps(_mm256_cvtepi32_ps(idotSigned(load32(p + 2), load32(x + b &* 32))), _mm256_set1_ps(d), tail)
             b &+= 1
         }
-        return total(acc, tail)
+        return total(acc, tail, acc4)
     }
 
     @inline(__always) @usableFromInline
@@ -127,6 +158,14 @@ enum DotProductsX86 {
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), d, acc)
             b &+= 8
         }
+        var acc4 = _mm_setzero_ps()
+        if b &+ 4 <= blocks {
+            let p = row + b &* 18
+            let s = fourBlocks(p + 2, bytes: 18, x + b &* 32) { idot(nibbles($0), load32($1)) }
+            let q = _mm_sub_epi32(s, _mm_slli_epi32(_mm_loadu_si128(UnsafeRawPointer(xsum + b).assumingMemoryBound(to: __m128i.self)), 3))
+            acc4 = _mm_mul_ps(_mm_cvtepi32_ps(q), _mm_mul_ps(halves4(p, 18), _mm_loadu_ps(xs + b)))
+            b &+= 4
+        }
         while b < blocks {
             let p = row + b &* 18
             let d = DotProducts.half(p.loadUnaligned(as: UInt16.self)) * xs[b]
@@ -134,7 +173,7 @@ enum DotProductsX86 {
             tail = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_set1_ps(d), tail)
             b &+= 1
         }
-        return total(acc, tail)
+        return total(acc, tail, acc4)
     }
 
     @inline(__always) @usableFromInline
@@ -153,6 +192,16 @@ enum DotProductsX86 {
             accMin = _mm256_fmadd_ps(halves8(p + 2, 20), _mm256_mul_ps(dx, sx), accMin)
             b &+= 8
         }
+        var acc4 = _mm_setzero_ps()
+        if b &+ 4 <= blocks {
+            let p = row + b &* 20
+            let s = fourBlocks(p + 4, bytes: 20, x + b &* 32) { idot(nibbles($0), load32($1)) }
+            let dx = _mm_loadu_ps(xs + b)
+            let sx = _mm_cvtepi32_ps(_mm_loadu_si128(UnsafeRawPointer(xsum + b).assumingMemoryBound(to: __m128i.self)))
+            acc4 = _mm_add_ps(_mm_mul_ps(_mm_cvtepi32_ps(s), _mm_mul_ps(halves4(p, 20), dx)),
+                              _mm_mul_ps(halves4(p + 2, 20), _mm_mul_ps(dx, sx)))
+            b &+= 4
+        }
         while b < blocks {
             let p = row + b &* 20
             let d = DotProducts.half(p.loadUnaligned(as: UInt16.self)) * xs[b]
@@ -161,7 +210,13 @@ enum DotProductsX86 {
             mins += m * Float(xsum[b])
             b &+= 1
         }
-        return total(_mm256_add_ps(acc, accMin), tail) + mins
+        return total(_mm256_add_ps(acc, accMin), tail, acc4) + mins
+    }
+
+    @inline(__always) @usableFromInline
+    static func total(_ a: __m256, _ b: __m256, _ c: __m128) -> Float {
+        let s = unsafeBitCast(_mm256_add_ps(a, b), to: SIMD8<Float>.self)
+        return (s.lowHalf + s.highHalf + unsafeBitCast(c, to: SIMD4<Float>.self)).sum()
     }
 
     // MARK: activation quantization

@@ -78,8 +78,8 @@ extension InferenceContext {
             // Attention sub-block.
             for i in 0..<t { Norms.rmsNorm(x + i * d, lw.attnNorm, xn + i * d, d, eps: c.rmsEpsilon) }
             matmul(lw.q, xn, t, q)
-            matmul(lw.k, xn, t, k)
-            matmul(lw.v, xn, t, v)
+            matmul(lw.k, xn, t, k, sameInput: true)
+            matmul(lw.v, xn, t, v, sameInput: true)
             let keys = cache.keys(layer: l), values = cache.values(layer: l)
             for i in 0..<t {
                 let qi = q + i * c.queryDim, ki = k + i * c.kvDim
@@ -101,7 +101,7 @@ extension InferenceContext {
             // Feed-forward sub-block (GeGLU).
             for i in 0..<t { Norms.rmsNorm(x + i * d, lw.ffnNorm, xn + i * d, d, eps: c.rmsEpsilon) }
             matmul(lw.gate, xn, t, gate)
-            matmul(lw.up, xn, t, up)
+            matmul(lw.up, xn, t, up, sameInput: true)
             Activations.geglu(gate, up, t * c.feedForwardSize)
             matmul(lw.down, gate, t, proj)
             for i in 0..<t {

@@ -39,6 +39,7 @@ public final class InferenceContext: @unchecked Sendable {
     let matScratch: UnsafeMutablePointer<Float> // max(tileRows, threads) × max input width
     let matScratchCount: Int
     public let activations: QuantizedActivations  // int8 blocks of the GEMV input
+    let batchActivations: QuantizedActivations    // (maxBatch × widest) int8 blocks of a batched product's input
     /// Final-normed hidden states of the last batch, `(maxBatch, hidden)`; row `i` belongs to batch token `i`.
     public let hidden: UnsafeMutablePointer<Float>
     /// Number of valid rows in `hidden` after the last `evaluate`.
@@ -82,6 +83,7 @@ public final class InferenceContext: @unchecked Sendable {
         matScratch = .allocate(capacity: scratchCount)
         matScratchCount = scratchCount
         activations = QuantizedActivations(capacity: widest)
+        batchActivations = QuantizedActivations(capacity: batch * widest)
         hidden = .allocate(capacity: batch * c.hiddenSize)
         tokens.reserveCapacity(contextSize)
         MatMul.setBLASThreads(blasThreads)
@@ -127,11 +129,18 @@ public final class InferenceContext: @unchecked Sendable {
         }
     }
 
-    /// `Y = X·Wᵀ` for `t` tokens.
+    /// `Y = X·Wᵀ` for `t` tokens. Quantized weights on builds with `QuantizedGEMM.isAccelerated` (x86-64 AVX2) take
+    /// the batched int8 kernel; f32 weights, and quantized ones elsewhere, OpenBLAS `sgemm` (`MatMul.gemm`).
+    /// `sameInput`: `xin` is the previous call's input, unchanged (q/k/v, gate/up), so its int8 blocks are reused.
     @inline(__always)
-    func matmul(_ w: WeightMatrix, _ xin: UnsafePointer<Float>, _ t: Int, _ y: UnsafeMutablePointer<Float>) {
+    func matmul(_ w: WeightMatrix, _ xin: UnsafePointer<Float>, _ t: Int, _ y: UnsafeMutablePointer<Float>,
+                sameInput: Bool = false) {
         if t == 1 {
             matvec(w, xin, y)
+        } else if w.type != .f32 && QuantizedGEMM.isAccelerated {
+            if !sameInput || batchActivations.count != t * w.columns { batchActivations.quantize(xin, t * w.columns) }
+            QuantizedGEMM.gemm(w, batchActivations, t, y, ldy: w.rows, scratch: UnsafeMutableRawPointer(matScratch),
+                               threads: threads)
         } else {
             MatMul.gemm(w, xin, t, y, scratch: matScratch, threads: threads)
         }
