@@ -123,7 +123,7 @@ public final class FusedLMHead: @unchecked Sendable {
             var flagDone = false
             func rescore(_ row: Int) {
                 let coarse = logits[row]
-                let exact = DotProducts.q8_0(activations.kernelInput, row: fine.row(row), activations.scales, blocks: blocks)
+                let exact = DotProducts.q8_0(activations.kernelInput(for: .q8_0), row: fine.row(row), activations.scales, blocks: blocks)
                 logits[row] = exact
                 if fused {
                     s += Foundation.exp(exact - m) - Foundation.exp(coarse - m)

@@ -1,7 +1,7 @@
 /// Dot products of one weight row (in a ggml block layout) with int8-quantized activations.
 ///
 /// Each fast kernel sits beside its scalar reference (`…Reference`); `DotProductTests` compares them
-/// for every block count 1…33 and large rows. `x` is `QuantizedActivations.kernelInput` (the activation
+/// for every block count 1…33 and large rows. `x` is `QuantizedActivations.kernelInput(for:)` (the activation
 /// layout this build's kernels read). Integer products accumulate in int32 and each block
 /// costs one float multiply-add. Weights and activations are assumed in −127…127 (what every
 /// quantizer here produces), so two int8·int8 products summed fit in an int16 lane (≤ 32 258).

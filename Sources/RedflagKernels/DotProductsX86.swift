@@ -14,8 +14,8 @@ import _Builtin_intrinsics.intel
 /// The clang intrinsics are imported as Swift functions (`_Builtin_intrinsics.intel`); everything
 /// else stays Swift.
 ///
-/// Activations are `QuantizedActivations.values` (int8, natural order): `kernelInput` on this build.
-/// The unsigned operand of `vpmaddubsw`:
+/// Activations: `QuantizedActivations.values` (int8, natural order) for Q8_0, `pairedBlocks` for the 4-bit
+/// kernels (`kernelInput(for:)` on this build). The unsigned operand of `vpmaddubsw`:
 /// - Q4_0 / Q4_1: the nibbles themselves (0…15); Q4_0's −8 offset is `−8·Σx`, subtracted from each block's
 ///   int32 sum (the block sums `QuantizedActivations.sums`), Q4_1's min term is `m·d_x·Σx`;
 /// - Q8_0: |w|, with the sign moved onto x (`vpsignb`), exact since w, x ∈ −127…127 (2·127² < 2¹⁵).
@@ -35,9 +35,7 @@ enum DotProductsX86 {
     }
 
     @inline(__always) @usableFromInline
-    static func total(_ a: __m256, _ b: __m256) -> Float {
-        unsafeBitCast(_mm256_add_ps(a, b), to: SIMD8<Float>.self).sum()
-    }
+    static func total(_ a: __m256, _ b: __m256) -> Float { hsum(_mm256_add_ps(a, b)) }
 
     /// Lane k = Σ of v_k's eight int32 lanes (k < 8): `vphaddd` tree plus one cross-half add.
     @inline(__always) @usableFromInline
@@ -144,79 +142,174 @@ enum DotProductsX86 {
         return total(acc, tail, acc4)
     }
 
+    // MARK: 4-bit kernels (activations in `QuantizedActivations.pairedBlocks` order)
+    //
+    // Two blocks per 256-bit load: block b's 16 packed bytes in the low half, block b + 1's in the high half, so
+    // one AND gives both blocks' low nibbles (values 0…15 of each) and one shift + AND their high nibbles
+    // (values 16…31), matching the paired activations `[x_b[0…15], x_b+1[0…15]]`, `[x_b[16…31], x_b+1[16…31]]`.
+    // The two `vpmaddubsw` results add in int16 (≤ 2·2·15·127 = 7 620), one `vpmaddwd` widens: lanes 0…3 hold
+    // block b's partial sums, lanes 4…7 block b + 1's. Three `vphaddd` reduce four such pairs to one vector
+    // whose lanes are blocks [0, 2, 4, 6, 1, 3, 5, 7] of the group (`groupOrder`); scales, activation scales and
+    // block sums are taken in that order.
+
+    /// Lane order of an eight-block group's sums.
+    @inline(__always) @usableFromInline
+    static var groupOrder: __m256i { _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7) }
+
+    /// Partial sums of blocks b (lanes 0…3) and b + 1 (lanes 4…7); `p` points at block b's packed nibbles,
+    /// `x` at the pair's 64 paired activation bytes.
+    @inline(__always) @usableFromInline
+    static func pairSums(_ p: UnsafeRawPointer, bytes: Int, _ x: UnsafeRawPointer) -> __m256i {
+        let packed = _mm256_set_m128i(_mm_loadu_si128((p + bytes).assumingMemoryBound(to: __m128i.self)),
+                                      _mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self)))
+        let m = _mm256_set1_epi8(0x0F)
+        let lo = _mm256_and_si256(packed, m), hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), m)
+        let s = _mm256_add_epi16(_mm256_maddubs_epi16(lo, load32(x)), _mm256_maddubs_epi16(hi, load32(x + 32)))
+        return _mm256_madd_epi16(s, _mm256_set1_epi16(1))
+    }
+
+    /// Sums of eight blocks starting at `p` (packed nibbles), lanes in `groupOrder`.
+    @inline(__always) @usableFromInline
+    static func groupSums(_ p: UnsafeRawPointer, bytes: Int, _ x: UnsafeRawPointer) -> __m256i {
+        let h01 = _mm256_hadd_epi32(pairSums(p, bytes: bytes, x), pairSums(p + 2 &* bytes, bytes: bytes, x + 64))
+        let h23 = _mm256_hadd_epi32(pairSums(p + 4 &* bytes, bytes: bytes, x + 128), pairSums(p + 6 &* bytes, bytes: bytes, x + 192))
+        return _mm256_hadd_epi32(h01, h23)
+    }
+
+    /// Sums of four blocks starting at `p`: lanes 0, 1, 4, 5 = blocks 0, 2, 1, 3; other lanes 0.
+    @inline(__always) @usableFromInline
+    static func quadSums(_ p: UnsafeRawPointer, bytes: Int, _ x: UnsafeRawPointer) -> __m256i {
+        _mm256_hadd_epi32(_mm256_hadd_epi32(pairSums(p, bytes: bytes, x), pairSums(p + 2 &* bytes, bytes: bytes, x + 64)),
+                          _mm256_setzero_si256())
+    }
+
+    /// The first four bytes of eight blocks `stride` apart, in `groupOrder` (a 4-bit block starts with its f16
+    /// scale, then Q4_1's f16 min).
+    @inline(__always) @usableFromInline
+    static func heads8(_ p: UnsafeRawPointer, _ stride: Int) -> __m256i {
+        @inline(__always) func h(_ k: Int) -> Int32 { p.loadUnaligned(fromByteOffset: k &* stride, as: Int32.self) }
+        return _mm256_set_m128i(_mm_setr_epi32(h(1), h(3), h(5), h(7)), _mm_setr_epi32(h(0), h(2), h(4), h(6)))
+    }
+
+    /// The first four bytes of four blocks in `quadSums`' lane order (zeros elsewhere).
+    @inline(__always) @usableFromInline
+    static func heads4(_ p: UnsafeRawPointer, _ stride: Int) -> __m256i {
+        @inline(__always) func h(_ k: Int) -> Int32 { p.loadUnaligned(fromByteOffset: k &* stride, as: Int32.self) }
+        return _mm256_set_m128i(_mm_setr_epi32(h(1), h(3), 0, 0), _mm_setr_epi32(h(0), h(2), 0, 0))
+    }
+
+    /// Block heads → (scales, mins) as floats, lane for lane: the low f16 of each 32-bit head is the scale,
+    /// the high one Q4_1's min. One byte shuffle gathers each 128-bit half's scales into its low 8 bytes and
+    /// mins into its high 8, one cross-lane permute puts all scales in the low half.
+    @inline(__always) @usableFromInline
+    static func scalesAndMins(_ h: __m256i) -> (__m256, __m256) {
+        let split = _mm256_shuffle_epi8(h, _mm256_setr_epi8(0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15,
+                                                            0, 1, 4, 5, 8, 9, 12, 13, 2, 3, 6, 7, 10, 11, 14, 15))
+        let v = unsafeBitCast(_mm256_permutevar8x32_epi32(split, _mm256_setr_epi32(0, 1, 4, 5, 2, 3, 6, 7)), to: SIMD16<UInt16>.self)
+        return (_mm256_cvtph_ps(unsafeBitCast(v.lowHalf, to: __m128i.self)), _mm256_cvtph_ps(unsafeBitCast(v.highHalf, to: __m128i.self)))
+    }
+
+    /// Σ of eight lanes as a tree (`SIMD8.sum()` adds the lanes one after another).
+    @inline(__always) @usableFromInline
+    static func hsum(_ v: __m256) -> Float {
+        let f = unsafeBitCast(v, to: SIMD8<Float>.self)
+        let q = f.lowHalf + f.highHalf
+        let d = q.lowHalf + q.highHalf
+        return d[0] + d[1]
+    }
+
+    /// Eight floats / int32 at `p` permuted into `groupOrder`.
+    @inline(__always) @usableFromInline
+    static func grouped(_ p: UnsafePointer<Float>) -> __m256 { _mm256_permutevar8x32_ps(_mm256_loadu_ps(p), groupOrder) }
+    @inline(__always) @usableFromInline
+    static func grouped(_ p: UnsafePointer<Int32>) -> __m256i { _mm256_permutevar8x32_epi32(load32(UnsafeRawPointer(p)), groupOrder) }
+    /// Four values at `p` in `quadSums`' lane order.
+    @inline(__always) @usableFromInline
+    static func quad(_ p: UnsafePointer<Float>) -> __m256 { _mm256_setr_ps(p[0], p[2], 0, 0, p[1], p[3], 0, 0) }
+    @inline(__always) @usableFromInline
+    static func quad(_ p: UnsafePointer<Int32>) -> __m256i { _mm256_setr_epi32(p[0], p[2], 0, 0, p[1], p[3], 0, 0) }
+
+    /// Integer sum of one block (`p`: packed nibbles) whose 32 activations are in `pairedBlocks` order: block b of
+    /// `blocks` is half of a pair unless it is an odd last block (natural order).
+    @inline(__always) @usableFromInline
+    static func singleSum(_ p: UnsafeRawPointer, _ x: UnsafeRawPointer, block b: Int, blocks: Int) -> Int32 {
+        let packed = _mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self))
+        let m = _mm_set1_epi8(0x0F)
+        let paired: Bool = b & 1 == 1 || b &+ 1 < blocks
+        let pairBase: Int = (b & ~1) &* 32
+        let lo: UnsafeRawPointer = x + (paired ? pairBase &+ (b & 1) &* 16 : pairBase)   // values 0…15
+        let hi: UnsafeRawPointer = lo + (paired ? 32 : 16)                                // values 16…31
+        let s = _mm_add_epi16(_mm_maddubs_epi16(_mm_and_si128(packed, m), _mm_loadu_si128(lo.assumingMemoryBound(to: __m128i.self))),
+                              _mm_maddubs_epi16(_mm_and_si128(_mm_srli_epi16(packed, 4), m),
+                                                _mm_loadu_si128(hi.assumingMemoryBound(to: __m128i.self))))
+        return unsafeBitCast(_mm_madd_epi16(s, _mm_set1_epi16(1)), to: SIMD4<Int32>.self).wrappedSum()
+    }
+
     @inline(__always) @usableFromInline
     static func q4_0(_ row: UnsafeRawPointer, _ x: UnsafeRawPointer, _ xs: UnsafePointer<Float>,
                      _ xsum: UnsafePointer<Int32>, blocks: Int) -> Float {
-        var acc = _mm256_setzero_ps(), tail = _mm256_setzero_ps()
+        var acc = _mm256_setzero_ps()
         var b = 0
         while b &+ 8 <= blocks {
-            let p = row + b &* 18, v = x + b &* 32
-            let s = eightBlocks(p + 2, bytes: 18, v) { idot(nibbles($0), load32($1)) }
+            let p = row + b &* 18
             // Σ (q − 8)·x = Σ q·x − 8·Σx, exact in int32
-            let q = _mm256_sub_epi32(s, _mm256_slli_epi32(load32(UnsafeRawPointer(xsum + b)), 3))
-            let d = _mm256_mul_ps(halves8(p, 18), _mm256_loadu_ps(xs + b))
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), d, acc)
+            let q = _mm256_sub_epi32(groupSums(p + 2, bytes: 18, x + b &* 32), _mm256_slli_epi32(grouped(xsum + b), 3))
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_mul_ps(scalesAndMins(heads8(p, 18)).0, grouped(xs + b)), acc)
             b &+= 8
         }
-        var acc4 = _mm_setzero_ps()
-        if b &+ 4 <= blocks {
+        if b &+ 4 <= blocks {   // rows of 640 columns (20 blocks) end in four
             let p = row + b &* 18
-            let s = fourBlocks(p + 2, bytes: 18, x + b &* 32) { idot(nibbles($0), load32($1)) }
-            let q = _mm_sub_epi32(s, _mm_slli_epi32(_mm_loadu_si128(UnsafeRawPointer(xsum + b).assumingMemoryBound(to: __m128i.self)), 3))
-            acc4 = _mm_mul_ps(_mm_cvtepi32_ps(q), _mm_mul_ps(halves4(p, 18), _mm_loadu_ps(xs + b)))
+            let q = _mm256_sub_epi32(quadSums(p + 2, bytes: 18, x + b &* 32), _mm256_slli_epi32(quad(xsum + b), 3))
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_mul_ps(scalesAndMins(heads4(p, 18)).0, quad(xs + b)), acc)
             b &+= 4
         }
+        var tail: Float = 0
         while b < blocks {
             let p = row + b &* 18
-            let d = DotProducts.half(p.loadUnaligned(as: UInt16.self)) * xs[b]
-            let q = _mm256_sub_epi32(idot(nibbles(p + 2), load32(x + b &* 32)), _mm256_setr_epi32(8 &* xsum[b], 0, 0, 0, 0, 0, 0, 0))
-            tail = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_set1_ps(d), tail)
+            let q = singleSum(p + 2, x, block: b, blocks: blocks) &- 8 &* xsum[b]
+            tail += Float(q) * (DotProducts.half(p.loadUnaligned(as: UInt16.self)) * xs[b])
             b &+= 1
         }
-        return total(acc, tail, acc4)
+        return hsum(acc) + tail
     }
 
     @inline(__always) @usableFromInline
     static func q4_1(_ row: UnsafeRawPointer, _ x: UnsafeRawPointer, _ xs: UnsafePointer<Float>,
                      _ xsum: UnsafePointer<Int32>, blocks: Int) -> Float {
-        var acc = _mm256_setzero_ps(), accMin = _mm256_setzero_ps(), tail = _mm256_setzero_ps()
-        var mins: Float = 0
+        var acc = _mm256_setzero_ps(), accMin = _mm256_setzero_ps()
         var b = 0
         while b &+ 8 <= blocks {
-            let p = row + b &* 20, v = x + b &* 32
-            let s = eightBlocks(p + 4, bytes: 20, v) { idot(nibbles($0), load32($1)) }
-            let dx = _mm256_loadu_ps(xs + b)
-            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(halves8(p, 20), dx), acc)
+            let p = row + b &* 20
+            let (d, m) = scalesAndMins(heads8(p, 20)), dx = grouped(xs + b)
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(groupSums(p + 4, bytes: 20, x + b &* 32)), _mm256_mul_ps(d, dx), acc)
             // m·d_x·Σx per block
-            let sx = _mm256_cvtepi32_ps(load32(UnsafeRawPointer(xsum + b)))
-            accMin = _mm256_fmadd_ps(halves8(p + 2, 20), _mm256_mul_ps(dx, sx), accMin)
+            accMin = _mm256_fmadd_ps(m, _mm256_mul_ps(dx, _mm256_cvtepi32_ps(grouped(xsum + b))), accMin)
             b &+= 8
         }
-        var acc4 = _mm_setzero_ps()
         if b &+ 4 <= blocks {
             let p = row + b &* 20
-            let s = fourBlocks(p + 4, bytes: 20, x + b &* 32) { idot(nibbles($0), load32($1)) }
-            let dx = _mm_loadu_ps(xs + b)
-            let sx = _mm_cvtepi32_ps(_mm_loadu_si128(UnsafeRawPointer(xsum + b).assumingMemoryBound(to: __m128i.self)))
-            acc4 = _mm_add_ps(_mm_mul_ps(_mm_cvtepi32_ps(s), _mm_mul_ps(halves4(p, 20), dx)),
-                              _mm_mul_ps(halves4(p + 2, 20), _mm_mul_ps(dx, sx)))
+            let (d, m) = scalesAndMins(heads4(p, 20)), dx = quad(xs + b)
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(quadSums(p + 4, bytes: 20, x + b &* 32)), _mm256_mul_ps(d, dx), acc)
+            accMin = _mm256_fmadd_ps(m, _mm256_mul_ps(dx, _mm256_cvtepi32_ps(quad(xsum + b))), accMin)
             b &+= 4
         }
+        var tail: Float = 0
         while b < blocks {
             let p = row + b &* 20
             let d = DotProducts.half(p.loadUnaligned(as: UInt16.self)) * xs[b]
             let m = DotProducts.half(p.loadUnaligned(fromByteOffset: 2, as: UInt16.self)) * xs[b]
-            tail = _mm256_fmadd_ps(_mm256_cvtepi32_ps(idot(nibbles(p + 4), load32(x + b &* 32))), _mm256_set1_ps(d), tail)
-            mins += m * Float(xsum[b])
+            tail += Float(singleSum(p + 4, x, block: b, blocks: blocks)) * d + m * Float(xsum[b])
             b &+= 1
         }
-        return total(_mm256_add_ps(acc, accMin), tail, acc4) + mins
+        return hsum(_mm256_add_ps(acc, accMin)) + tail
     }
 
     @inline(__always) @usableFromInline
     static func total(_ a: __m256, _ b: __m256, _ c: __m128) -> Float {
         let s = unsafeBitCast(_mm256_add_ps(a, b), to: SIMD8<Float>.self)
-        return (s.lowHalf + s.highHalf + unsafeBitCast(c, to: SIMD4<Float>.self)).sum()
+        let q = s.lowHalf + s.highHalf + unsafeBitCast(c, to: SIMD4<Float>.self)
+        let d = q.lowHalf + q.highHalf
+        return d[0] + d[1]
     }
 
     // MARK: activation quantization

@@ -24,13 +24,14 @@ enum GEMMKernelsX86 {
         for c in 0..<8 { t.storeBytes(of: w[c], toByteOffset: c &* 32 &+ 4 &* k, as: UInt32.self) }
     }
 
-    /// Rows `row0…row0+7` of a Q4_0 (`blockBytes` 18) or Q4_1 (20: scale, min) matrix → tile, scales `d`
-    /// `(blocks × 8)`, and for Q4_1 mins `m` `(blocks × 8)`.
+    /// Rows `row0…row0+rows−1` (rows ≤ 8) of a Q4_0 (`blockBytes` 18) or Q4_1 (20: scale, min) matrix → tile,
+    /// scales `d` `(blocks × 8)`, and for Q4_1 mins `m` `(blocks × 8)`; missing rows get zero scales.
     @inline(__always) @usableFromInline
-    static func packQ4(_ row0: UnsafeRawPointer, stride: Int, blockBytes: Int, blocks: Int, tile: UnsafeMutableRawPointer,
-                       _ d: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>?) {
+    static func packQ4(_ row0: UnsafeRawPointer, rows: Int, stride: Int, blockBytes: Int, blocks: Int,
+                       tile: UnsafeMutableRawPointer, _ d: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>?) {
         let quants = blockBytes - 16
-        for k in 0..<8 {
+        if rows < 8 { zeroScales(d, m, blocks: blocks) }
+        for k in 0..<rows {
             let row = row0 + k &* stride
             for b in 0..<blocks {
                 let p = row + b &* blockBytes
@@ -41,11 +42,19 @@ enum GEMMKernelsX86 {
         }
     }
 
-    /// Rows `row0…row0+7` of a Q8_0 matrix → |w| tile, w tile (`signs`), scales `d` `(blocks × 8)`.
+    /// Missing rows of a partial tile: zero scales (their tile bytes are left as they are and weigh nothing).
     @inline(__always) @usableFromInline
-    static func packQ8_0(_ row0: UnsafeRawPointer, stride: Int, blocks: Int, tile: UnsafeMutableRawPointer,
+    static func zeroScales(_ d: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>?, blocks: Int) {
+        d.update(repeating: 0, count: blocks &* 8)
+        m?.update(repeating: 0, count: blocks &* 8)
+    }
+
+    /// Rows `row0…row0+rows−1` (rows ≤ 8) of a Q8_0 matrix → |w| tile, w tile (`signs`), scales `d` `(blocks × 8)`.
+    @inline(__always) @usableFromInline
+    static func packQ8_0(_ row0: UnsafeRawPointer, rows: Int, stride: Int, blocks: Int, tile: UnsafeMutableRawPointer,
                          signs: UnsafeMutableRawPointer, _ d: UnsafeMutablePointer<Float>) {
-        for k in 0..<8 {
+        if rows < 8 { zeroScales(d, nil, blocks: blocks) }
+        for k in 0..<rows {
             let row = row0 + k &* stride
             for b in 0..<blocks {
                 let p = row + b &* 34
@@ -119,7 +128,15 @@ enum GEMMKernelsX86 {
         return acc
     }
 
+    /// Stores the first `rows` lanes of `v` at `y`.
     @inline(__always) @usableFromInline
-    static func store8(_ v: __m256, _ y: UnsafeMutablePointer<Float>) { _mm256_storeu_ps(y, v) }
+    static func store(_ v: __m256, rows: Int, _ y: UnsafeMutablePointer<Float>) {
+        if rows == 8 {
+            _mm256_storeu_ps(y, v)
+        } else {
+            let f = unsafeBitCast(v, to: SIMD8<Float>.self)
+            for k in 0..<rows { y[k] = f[k] }
+        }
+    }
 }
 #endif

@@ -11,11 +11,16 @@ public final class QuantizedActivations: @unchecked Sendable {
     /// the order the portable and aarch64 integer kernels multiply in. Not filled on AVX2 builds, whose
     /// kernels read `values` directly.
     public let pairs: UnsafeMutablePointer<Int16>   // (capacity)
-    /// What this build's `DotProducts` kernels read: `values` on x86-64 AVX2 builds (`DotProductsX86`),
-    /// `pairs` otherwise.
-    public var kernelInput: UnsafeRawPointer {
+    /// The same values with blocks taken two at a time, the order the x86-64 AVX2 4-bit kernels multiply in
+    /// (one 256-bit load holds the packed nibbles of two blocks): for blocks 2p and 2p + 1, 64 bytes
+    /// `[x₂ₚ[0…15], x₂ₚ₊₁[0…15], x₂ₚ[16…31], x₂ₚ₊₁[16…31]]`; an odd last block stays in natural order. Filled on
+    /// AVX2 builds by `quantize(_:_:forOneToken:)` with `forOneToken` (the GEMV input), empty otherwise.
+    public let pairedBlocks: UnsafeMutablePointer<Int8>   // (capacity)
+    /// What this build's `DotProducts` kernel for weights of `type` reads: on x86-64 AVX2 builds
+    /// (`DotProductsX86`) `values` for Q8_0 and `pairedBlocks` for the 4-bit types; `pairs` otherwise.
+    public func kernelInput(for type: TensorType) -> UnsafeRawPointer {
         #if arch(x86_64) && REDFLAG_AVX2
-        return UnsafeRawPointer(values)
+        return type == .q8_0 ? UnsafeRawPointer(values) : UnsafeRawPointer(pairedBlocks)
         #else
         return UnsafeRawPointer(pairs)
         #endif
@@ -29,6 +34,7 @@ public final class QuantizedActivations: @unchecked Sendable {
         scales = .allocate(capacity: capacity / 32)
         sums = .allocate(capacity: capacity / 32)
         pairs = .allocate(capacity: capacity)
+        pairedBlocks = .allocate(capacity: capacity)
     }
 
     deinit {
@@ -36,16 +42,32 @@ public final class QuantizedActivations: @unchecked Sendable {
         scales.deallocate()
         sums.deallocate()
         pairs.deallocate()
+        pairedBlocks.deallocate()
     }
 
     /// Quantizes `n` floats (a multiple of 32): per block d = max|x|/127, q = round(x/d) (ties away from zero),
-    /// so q ∈ −127…127.
-    public func quantize(_ x: UnsafePointer<Float>, _ n: Int) {
+    /// so q ∈ −127…127. `forOneToken`: `x` is one vector that `DotProducts` kernels will read (fill every
+    /// `kernelInput` layout); false for a batch of tokens for `QuantizedGEMM`, which reads `values` only.
+    public func quantize(_ x: UnsafePointer<Float>, _ n: Int, forOneToken: Bool = true) {
         precondition(n % 32 == 0 && n <= capacity)
         count = n
         #if arch(x86_64) && REDFLAG_AVX2
-        for b in 0..<(n / 32) {
+        let blocks = n / 32
+        for b in 0..<blocks {
             (scales[b], sums[b]) = DotProductsX86.quantizeBlock(x + b &* 32, into: values + b &* 32)
+        }
+        if forOneToken {
+            let raw = UnsafeRawPointer(values), out = UnsafeMutableRawPointer(pairedBlocks)
+            var b = 0
+            while b &+ 2 <= blocks {
+                let v0 = raw.loadUnaligned(fromByteOffset: b &* 32, as: SIMD32<Int8>.self)
+                let v1 = raw.loadUnaligned(fromByteOffset: b &* 32 &+ 32, as: SIMD32<Int8>.self)
+                out.storeBytes(of: SIMD32(lowHalf: v0.lowHalf, highHalf: v1.lowHalf), toByteOffset: b &* 32, as: SIMD32<Int8>.self)
+                out.storeBytes(of: SIMD32(lowHalf: v0.highHalf, highHalf: v1.highHalf), toByteOffset: b &* 32 &+ 32,
+                               as: SIMD32<Int8>.self)
+                b &+= 2
+            }
+            if b < blocks { (out + b &* 32).copyMemory(from: raw + b &* 32, byteCount: 32) }
         }
         #else
         let raw = UnsafeRawPointer(x)

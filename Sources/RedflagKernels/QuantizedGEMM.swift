@@ -23,7 +23,7 @@ public enum QuantizedGEMM {
     /// Bytes of per-thread scratch `gemm` needs for rows of `columns` inputs.
     public static func scratchBytes(columns: Int) -> Int { (columns / 32) * (2 * 256 + 2 * 8 * 4) + 64 }
 
-    /// `Y[i, r] = Σ_c X[i, c] · W[r, c]` for `i < t`, where `a` holds X quantized (`a.quantize(X, t · columns)`)
+    /// `Y[i, r] = Σ_c X[i, c] · W[r, c]` for `i < t`, where `a` holds X quantized (`a.quantize(X, t · columns, forOneToken: false)`)
     /// and `Y` has row stride `ldy`. `scratch` holds `threads × scratchBytes(columns:)` bytes rounded up to 32.
     public static func gemm(_ w: WeightMatrix, _ a: QuantizedActivations, _ t: Int, _ y: UnsafeMutablePointer<Float>,
                             ldy: Int, scratch: UnsafeMutableRawPointer, threads: Int) {
@@ -41,50 +41,37 @@ public enum QuantizedGEMM {
             let d = (signs + blocks * tb).assumingMemoryBound(to: Float.self)   // (blocks × 8) scales
             let m = d + blocks * 8                               // Q4_1: (blocks × 8) mins
             var r = range.lowerBound
-            while r + 8 <= range.upperBound {
+            while r < range.upperBound {
+                let n = min(8, range.upperBound - r)   // fewer than 8 only at the end of a matrix whose rows are not a multiple of 8
                 let row0 = base + r * stride
                 switch type {
                 case .q8_0:
-                    GEMMKernelsX86.packQ8_0(row0, stride: stride, blocks: blocks, tile: tile, signs: signs, d)
+                    GEMMKernelsX86.packQ8_0(row0, rows: n, stride: stride, blocks: blocks, tile: tile, signs: signs, d)
                     for i in 0..<t {
-                        GEMMKernelsX86.store8(GEMMKernelsX86.q8_0(tile, signs, d, xq + i * w.columns, xs + i * blocks,
-                                                                  blocks: blocks), y + i * ldy + r)
+                        GEMMKernelsX86.store(GEMMKernelsX86.q8_0(tile, signs, d, xq + i * w.columns, xs + i * blocks,
+                                                                 blocks: blocks), rows: n, y + i * ldy + r)
                     }
                 case .q4_0:
-                    GEMMKernelsX86.packQ4(row0, stride: stride, blockBytes: 18, blocks: blocks, tile: tile, d, nil)
+                    GEMMKernelsX86.packQ4(row0, rows: n, stride: stride, blockBytes: 18, blocks: blocks, tile: tile, d, nil)
                     for i in 0..<t {
-                        GEMMKernelsX86.store8(GEMMKernelsX86.q4_0(tile, d, xq + i * w.columns, xs + i * blocks,
-                                                                  xsum + i * blocks, blocks: blocks), y + i * ldy + r)
+                        GEMMKernelsX86.store(GEMMKernelsX86.q4_0(tile, d, xq + i * w.columns, xs + i * blocks,
+                                                                 xsum + i * blocks, blocks: blocks), rows: n, y + i * ldy + r)
                     }
                 case .q4_1:
-                    GEMMKernelsX86.packQ4(row0, stride: stride, blockBytes: 20, blocks: blocks, tile: tile, d, m)
+                    GEMMKernelsX86.packQ4(row0, rows: n, stride: stride, blockBytes: 20, blocks: blocks, tile: tile, d, m)
                     for i in 0..<t {
-                        GEMMKernelsX86.store8(GEMMKernelsX86.q4_1(tile, d, m, xq + i * w.columns, xs + i * blocks,
-                                                                  xsum + i * blocks, blocks: blocks), y + i * ldy + r)
+                        GEMMKernelsX86.store(GEMMKernelsX86.q4_1(tile, d, m, xq + i * w.columns, xs + i * blocks,
+                                                                 xsum + i * blocks, blocks: blocks), rows: n, y + i * ldy + r)
                     }
                 default:
                     preconditionFailure("QuantizedGEMM: weight type \(type) has no integer kernel")
                 }
-                r += 8
-            }
-            // Fewer than eight rows left (only in matrices whose row count is not a multiple of 8): one-token kernels.
-            while r < range.upperBound {
-                let row = base + r * stride
-                for i in 0..<t {
-                    let x = xq + i * w.columns, s = xs + i * blocks, sx = xsum + i * blocks
-                    switch type {
-                    case .q8_0: y[i * ldy + r] = DotProducts.q8_0(x, row: row, s, blocks: blocks)
-                    case .q4_0: y[i * ldy + r] = DotProducts.q4_0(x, row: row, s, sx, blocks: blocks)
-                    case .q4_1: y[i * ldy + r] = DotProducts.q4_1(x, row: row, s, sx, blocks: blocks)
-                    default: preconditionFailure("QuantizedGEMM: weight type \(type) has no integer kernel")
-                    }
-                }
-                r += 1
+                r += n
             }
         }
         #else
         _ = per
-        let xq = a.kernelInput
+        let xq = a.kernelInput(for: type)
         Parallel.chunks(count: w.rows, threads: threads, granule: 8) { range in
             for r in range {
                 let row = base + r * stride

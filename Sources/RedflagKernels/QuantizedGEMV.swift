@@ -14,7 +14,7 @@ public enum QuantizedGEMV {
     public static func rows(_ w: WeightMatrix, _ a: QuantizedActivations, _ y: UnsafeMutablePointer<Float>,
                             range: Range<Int>, threads: Int) {
         let blocks = w.columns / 32
-        let xq = a.kernelInput, xs = UnsafePointer(a.scales), xsum = UnsafePointer(a.sums)
+        let xq = a.kernelInput(for: w.type), xs = UnsafePointer(a.scales), xsum = UnsafePointer(a.sums)
         let base = w.data, stride = w.rowBytes, type = w.type
         Parallel.chunks(count: range.count, threads: threads, granule: rowGranule) { sub in
             let lo = range.lowerBound + sub.lowerBound, hi = range.lowerBound + sub.upperBound

@@ -138,7 +138,7 @@ public final class InferenceContext: @unchecked Sendable {
         if t == 1 {
             matvec(w, xin, y)
         } else if w.type != .f32 && QuantizedGEMM.isAccelerated {
-            if !sameInput || batchActivations.count != t * w.columns { batchActivations.quantize(xin, t * w.columns) }
+            if !sameInput || batchActivations.count != t * w.columns { batchActivations.quantize(xin, t * w.columns, forOneToken: false) }
             QuantizedGEMM.gemm(w, batchActivations, t, y, ldy: w.rows, scratch: UnsafeMutableRawPointer(matScratch),
                                threads: threads)
         } else {

@@ -13,9 +13,9 @@ final class DotProductTests: XCTestCase {
 
     func fast(_ type: TensorType, _ row: UnsafeRawPointer, _ a: QuantizedActivations, blocks: Int) -> Float {
         switch type {
-        case .q8_0: return DotProducts.q8_0(a.kernelInput, row: row, a.scales, blocks: blocks)
-        case .q4_0: return DotProducts.q4_0(a.kernelInput, row: row, a.scales, a.sums, blocks: blocks)
-        default: return DotProducts.q4_1(a.kernelInput, row: row, a.scales, a.sums, blocks: blocks)
+        case .q8_0: return DotProducts.q8_0(a.kernelInput(for: type), row: row, a.scales, blocks: blocks)
+        case .q4_0: return DotProducts.q4_0(a.kernelInput(for: type), row: row, a.scales, a.sums, blocks: blocks)
+        default: return DotProducts.q4_1(a.kernelInput(for: type), row: row, a.scales, a.sums, blocks: blocks)
         }
     }
 
@@ -66,7 +66,7 @@ final class DotProductTests: XCTestCase {
     }
 
     func testActivationQuantizationRoundTrip() {
-        let n = 640
+        let n = 672   // 21 blocks: ten pairs and an odd last block
         let x = gaussian(n, seed: 99)
         let a = QuantizedActivations(capacity: n)
         x.withUnsafeBufferPointer { a.quantize($0.baseAddress!, n) }
@@ -77,11 +77,16 @@ final class DotProductTests: XCTestCase {
                 XCTAssert(q >= -127 && q <= 127)
                 XCTAssertEqual(Float(q) * a.scales[b], x[b * 32 + j], accuracy: a.scales[b] * 0.5 + 1e-7)
                 s += Int32(q)
-                // the even/odd split the portable and aarch64 kernels use (AVX2 builds read `values`)
-                if a.kernelInput == UnsafeRawPointer(a.pairs) {
+                // the layouts the kernels read: even/odd int16 split (portable, aarch64), or on AVX2 builds natural
+                // order (Q8_0) and blocks paired for the 4-bit kernels
+                if a.kernelInput(for: .q4_0) == UnsafeRawPointer(a.pairs) {
                     XCTAssertEqual(a.pairs[b * 32 + (j % 2 == 0 ? j / 2 : 16 + j / 2)], Int16(q))
                 } else {
-                    XCTAssertEqual(a.kernelInput, UnsafeRawPointer(a.values))
+                    XCTAssertEqual(a.kernelInput(for: .q8_0), UnsafeRawPointer(a.values))
+                    XCTAssertEqual(a.kernelInput(for: .q4_1), UnsafeRawPointer(a.pairedBlocks))
+                    let pairBase = (b / 2) * 64, lastOdd = b == n / 32 - 1 && (n / 32) % 2 == 1
+                    let at = lastOdd ? b * 32 + j : pairBase + (j < 16 ? 0 : 32) + (b % 2) * 16 + j % 16
+                    XCTAssertEqual(a.pairedBlocks[at], q, "paired layout, block \(b) lane \(j)")
                 }
             }
             XCTAssertEqual(a.sums[b], s)

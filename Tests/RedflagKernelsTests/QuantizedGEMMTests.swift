@@ -58,7 +58,7 @@ final class QuantizedGEMMTests: XCTestCase {
         }
     }
 
-    /// Row counts that are not a multiple of eight (the tail rows take the one-token kernels), uneven splits
+    /// Row counts that are not a multiple of eight (a partial last tile), uneven splits
     /// over threads, and batches of one and many tokens.
     func testRowTailsThreadsAndBatchSizes() {
         for type in [TensorType.q8_0, .q4_0, .q4_1] {
