@@ -67,7 +67,9 @@ let package = Package(
                        providers: [.apt(["liblz4-dev"])]),
 
         // Quant block layouts, dequantization, SIMD dot products, GEMV/GEMM, norms, RoPE, softmax.
-        .target(name: "RedflagKernels", dependencies: ["CBLAS"], swiftSettings: kernelSettings),
+        .target(name: "RedflagKernels", dependencies: ["CBLAS", "CPrefetch"], swiftSettings: kernelSettings),
+        // One static inline C function: the software prefetch hint the GEMV kernels use (Swift has none).
+        .target(name: "CPrefetch"),
         // GGUF: reading (mmap, checked), writing, metadata keys.
         .target(name: "RedflagGGUF", dependencies: ["RedflagKernels"]),
         // SentencePiece-style tokenizer built from GGUF metadata.

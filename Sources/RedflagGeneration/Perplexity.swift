@@ -17,9 +17,13 @@ public enum Perplexity {
         public var running: [Double]
     }
 
-    /// - Parameter context: its `contextSize` and `maxBatch` must both be at least `chunkSize`.
+    /// - Parameters:
+    ///   - context: its `contextSize` and `maxBatch` must both be at least `chunkSize`.
+    ///   - excluding: score under the distribution renormalized without this token (e.g. `<rf>`, which the
+    ///     engine never emits as text): log Σ over the other tokens = lse + log(1 − p(token)).
     public static func evaluate(tokens: [Int32], bos: Int32, chunkSize n: Int, context: InferenceContext,
-                                maxChunks: Int? = nil, progress: (Int, Int, Double) -> Void = { _, _, _ in }) throws -> Result {
+                                maxChunks: Int? = nil, excluding: Int32? = nil,
+                                progress: (Int, Int, Double) -> Void = { _, _, _ in }) throws -> Result {
         precondition(context.maxBatch >= n && context.contextSize >= n, "context must hold a whole chunk in one batch")
         let chunks = min(tokens.count / n, maxChunks ?? Int.max)
         let head = FusedLMHead(weights: context.model.weights.output, flagToken: nil,
@@ -40,7 +44,11 @@ public enum Perplexity {
                 // Using the target as the "flag" token makes the fused head return its logit and the log-sum-exp.
                 head.flagToken = chunk[i + 1]
                 let r = head.project(context.hidden + i * d, into: logits, activations: context.activations, threads: context.threads)
-                total += Double(r.logSumExp - r.flagLogit)
+                var lse = Double(r.logSumExp)
+                if let e = excluding, e != chunk[i + 1] {
+                    lse += Foundation.log1p(-Foundation.exp(Double(logits[Int(e)]) - lse))
+                }
+                total += lse - Double(r.flagLogit)
                 count += 1
             }
             running.append(Foundation.exp(total / Double(count)))

@@ -1,5 +1,6 @@
 #if arch(x86_64) && REDFLAG_AVX2
 import _Builtin_intrinsics.intel
+import CPrefetch
 
 /// x86-64 (AVX2) bodies of the int8 dot products in `DotProducts`: same arguments and integer sums as the
 /// references, float accumulation order within `DotProductTests`' tolerance. Built when the kernels are
@@ -21,6 +22,21 @@ import _Builtin_intrinsics.intel
 /// - Q8_0: |w|, with the sign moved onto x (`vpsignb`), exact since w, x ∈ −127…127 (2·127² < 2¹⁵).
 @usableFromInline
 enum DotProductsX86 {
+    /// How far ahead of the block being multiplied the kernels ask for weight bytes (`prefetch`). Decode streams
+    /// each matrix once, front to back (rows are contiguous, so the hint runs on into the next row); at one
+    /// thread the hardware prefetchers alone leave the core waiting on DRAM.
+    @usableFromInline static let prefetchDistance = 4096
+
+    /// Prefetch hints for the `bytes` bytes at `p + prefetchDistance`, one per 64-byte line.
+    @inline(__always) @usableFromInline
+    static func prefetch(_ p: UnsafeRawPointer, bytes: Int) {
+        var o = 0
+        while o < bytes {
+            redflag_prefetch(p + (prefetchDistance &+ o))
+            o &+= 64
+        }
+    }
+
     @inline(__always) @usableFromInline
     static func load32(_ p: UnsafeRawPointer) -> __m256i {
         _mm256_loadu_si256(p.assumingMemoryBound(to: __m256i.self))
@@ -121,6 +137,7 @@ enum DotProductsX86 {
         var b = 0
         while b &+ 8 <= blocks {
             let p = row + b &* 34, v = x + b &* 32
+            prefetch(p, bytes: 8 &* 34)
             let s = eightBlocks(p + 2, bytes: 34, v) { idotSigned(load32($0), load32($1)) }
             let d = _mm256_mul_ps(halves8(p, 34), _mm256_loadu_ps(xs + b))
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(s), d, acc)
@@ -252,6 +269,7 @@ enum DotProductsX86 {
         var b = 0
         while b &+ 8 <= blocks {
             let p = row + b &* 18
+            prefetch(p, bytes: 8 &* 18)
             // Σ (q − 8)·x = Σ q·x − 8·Σx, exact in int32
             let q = _mm256_sub_epi32(groupSums(p + 2, bytes: 18, x + b &* 32), _mm256_slli_epi32(grouped(xsum + b), 3))
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_mul_ps(scalesAndMins(heads8(p, 18)).0, grouped(xs + b)), acc)
@@ -280,6 +298,7 @@ enum DotProductsX86 {
         var b = 0
         while b &+ 8 <= blocks {
             let p = row + b &* 20
+            prefetch(p, bytes: 8 &* 20)
             let (d, m) = scalesAndMins(heads8(p, 20)), dx = grouped(xs + b)
             acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(groupSums(p + 4, bytes: 20, x + b &* 32)), _mm256_mul_ps(d, dx), acc)
             // m·d_x·Σx per block

@@ -26,6 +26,7 @@ REDFLAG = REPO / ".build" / "release" / "redflag"
 MODEL = REPO / "models" / "gemma-3-270m-q4_k_m.gguf"
 DATA = REPO / ".cache" / "redflag-data"
 ENGLISH = Path("/usr/share/common-licenses/GPL-3")
+RF_TOKEN = 6   # <unused0> = <rf> (rfcommon.RF_ID; not imported here: rfcommon pulls in torch)
 
 
 def read_jsonl(p):
@@ -50,11 +51,13 @@ def run_eval(data, adapter, tokens, threads, samples=0, extra=()):
     return doc
 
 
-def perplexity(path, adapter, threads, ctx=256, chunks=8):
+def perplexity(path, adapter, threads, ctx=256, chunks=8, exclude=None):
     cmd = [str(REDFLAG), "perplexity", "-m", str(MODEL), "-f", str(path), "-c", str(ctx), "-t", str(threads),
            "--chunks", str(chunks), "--json"]
     if adapter:
         cmd += ["--lora", str(adapter)]
+    if exclude is not None:
+        cmd += ["--exclude-token", str(exclude)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO).stdout
     return json.loads(out[out.index("{"):])["perplexity"]
 
@@ -133,7 +136,10 @@ def main():
         for name, path in (("english_text", ENGLISH), ("held_out_benign", held)):
             base = perplexity(path, None, a.threads)
             ad = perplexity(path, a.adapter, a.threads)
-            res["perplexity"][name] = {"base": base, "adapter": ad, "increase": ad / base - 1}
+            # the text distribution without <rf> (renormalized over the other tokens): what decoding samples from
+            ad_text = perplexity(path, a.adapter, a.threads, exclude=RF_TOKEN)
+            res["perplexity"][name] = {"base": base, "adapter": ad, "increase": ad / base - 1,
+                                       "adapter_rf_excluded": ad_text, "increase_rf_excluded": ad_text / base - 1}
     (out / "summary.json").write_text(json.dumps(res, indent=1) + "\n")
     print(json.dumps(res, indent=1))
 
