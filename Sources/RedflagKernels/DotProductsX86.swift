@@ -50,9 +50,6 @@ enum DotProductsX86 {
         return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(packed, 4), m), _mm_and_si128(packed, m))
     }
 
-    @inline(__always) @usableFromInline
-    static func total(_ a: __m256, _ b: __m256) -> Float { hsum(_mm256_add_ps(a, b)) }
-
     /// Lane k = Σ of v_k's eight int32 lanes (k < 8): `vphaddd` tree plus one cross-half add.
     @inline(__always) @usableFromInline
     static func blockSums(_ v0: __m256i, _ v1: __m256i, _ v2: __m256i, _ v3: __m256i,
@@ -129,7 +126,8 @@ enum DotProductsX86 {
     // interleaved eight rows block by block ran at half the speed) and take blocks eight at a time: the eight
     // blocks' int32 sums are reduced into one vector (lane k: block k), so the int→float conversion, the scales
     // (eight f16 → `vcvtph2ps`, times eight activation scales) and the FMA are one vector operation each per
-    // eight blocks instead of per block. Leftover blocks (< 8) go one at a time.
+    // eight blocks instead of per block. Four leftover blocks (rows of 640 columns) go as one group, the rest
+    // one at a time.
 
     @inline(__always) @usableFromInline
     static func q8_0(_ row: UnsafeRawPointer, _ x: UnsafeRawPointer, _ xs: UnsafePointer<Float>, blocks: Int) -> Float {

@@ -46,8 +46,9 @@ public final class QuantizedActivations: @unchecked Sendable {
     }
 
     /// Quantizes `n` floats (a multiple of 32): per block d = max|x|/127, q = round(x/d) (ties away from zero),
-    /// so q ∈ −127…127. `forOneToken`: `x` is one vector that `DotProducts` kernels will read (fill every
-    /// `kernelInput` layout); false for a batch of tokens for `QuantizedGEMM`, which reads `values` only.
+    /// so q ∈ −127…127. `forOneToken`: `x` is one vector that the `DotProducts` kernels will read (also fill
+    /// `pairedBlocks`); false for a batch of tokens for `QuantizedGEMM`, whose AVX2 kernels read `values` only
+    /// (the portable fallback reads `pairs`, always filled) and whose blocks must not pair across tokens.
     public func quantize(_ x: UnsafePointer<Float>, _ n: Int, forOneToken: Bool = true) {
         precondition(n % 32 == 0 && n <= capacity)
         count = n

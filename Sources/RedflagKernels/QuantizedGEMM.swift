@@ -1,14 +1,14 @@
 /// `Y = X·Wᵀ` for a batch of tokens with integer kernels: the batch is quantized to int8 blocks once
 /// (`QuantizedActivations` holding `T × columns` values), output rows are split across threads, and each
-/// thread takes its rows one at a time: the row is **unpacked once** into a small per-thread buffer (the
-/// unsigned `vpmaddubsw` operand per block, and its scale/min as floats), then dotted with every token.
-/// Unpacking (nibble split, f16 → f32) costs as much as the multiply itself in the one-token kernels;
-/// here it is paid once per row instead of once per row and token, and the row stays in L1 while the
-/// tokens stream from L2.
+/// thread takes its rows eight at a time: the eight rows are **repacked once** into a small per-thread
+/// interleaved tile (`GEMMKernelsX86`: the unsigned `vpmaddubsw` operands, scales and mins as floats), then
+/// multiplied with every token. Unpacking (nibble split, f16 → f32) costs as much as the multiply itself in
+/// the one-token kernels; here it is paid once per row instead of once per row and token, and the tile stays
+/// in L1 while the tokens stream from L2.
 ///
-/// Path selection (`MatMul.gemm`): this kernel on x86-64 AVX2 builds (`isAccelerated`), dequantized tiles +
-/// OpenBLAS `sgemm` elsewhere. Results equal `DotProducts` on each (row, token) up to float summation order
-/// (`QuantizedGEMMTests`).
+/// Path selection (`InferenceContext.matmul`): this kernel on x86-64 AVX2 builds (`isAccelerated`),
+/// dequantized tiles + OpenBLAS `sgemm` (`MatMul.gemm`) elsewhere. Results equal `DotProducts` on each
+/// (row, token) up to float summation order (`QuantizedGEMMTests`).
 public enum QuantizedGEMM {
     /// Whether this build has the unpacked-row kernels (x86-64 AVX2). Without them `gemm` still computes the
     /// same products (one `DotProducts` call per row and token), but the f32 BLAS path is faster.
@@ -20,21 +20,21 @@ public enum QuantizedGEMM {
         #endif
     }
 
-    /// Bytes of per-thread scratch `gemm` needs for rows of `columns` inputs.
-    public static func scratchBytes(columns: Int) -> Int { (columns / 32) * (2 * 256 + 2 * 8 * 4) + 64 }
+    /// Bytes of per-thread scratch `gemm` needs for rows of `columns` inputs (a multiple of 32): per block, the
+    /// 256-byte tile of unsigned operands, Q8_0's 256-byte tile of signed weights, eight scales, eight mins.
+    public static func scratchBytes(columns: Int) -> Int { ((columns / 32) * (2 * 256 + 2 * 8 * 4) + 31) & ~31 }
 
     /// `Y[i, r] = Σ_c X[i, c] · W[r, c]` for `i < t`, where `a` holds X quantized (`a.quantize(X, t · columns, forOneToken: false)`)
-    /// and `Y` has row stride `ldy`. `scratch` holds `threads × scratchBytes(columns:)` bytes rounded up to 32.
+    /// and `Y` has row stride `ldy`. `scratch` holds `threads × scratchBytes(columns:)` bytes.
     public static func gemm(_ w: WeightMatrix, _ a: QuantizedActivations, _ t: Int, _ y: UnsafeMutablePointer<Float>,
                             ldy: Int, scratch: UnsafeMutableRawPointer, threads: Int) {
         let blocks = w.columns / 32
         precondition(a.count == t * w.columns, "QuantizedGEMM: activations hold \(a.count) values, expected \(t) × \(w.columns)")
-        let per = (scratchBytes(columns: w.columns) + 31) & ~31
         let xs = UnsafePointer(a.scales), xsum = UnsafePointer(a.sums)
         let base = w.data, stride = w.rowBytes, type = w.type
         #if arch(x86_64) && REDFLAG_AVX2
         let xq = UnsafeRawPointer(a.values)
-        let tb = GEMMKernelsX86.tileBlockBytes
+        let tb = GEMMKernelsX86.tileBlockBytes, per = scratchBytes(columns: w.columns)
         Parallel.indexedChunks(count: w.rows, threads: threads, granule: 8) { chunk, range in
             let tile = scratch + chunk * per                     // (blocks × 256) interleaved unsigned operands
             let signs = tile + blocks * tb                       // Q8_0: (blocks × 256) interleaved signed weights
@@ -70,7 +70,6 @@ public enum QuantizedGEMM {
             }
         }
         #else
-        _ = per
         let xq = a.kernelInput(for: type)
         Parallel.chunks(count: w.rows, threads: threads, granule: 8) { range in
             for r in range {

@@ -36,7 +36,7 @@ public final class InferenceContext: @unchecked Sendable {
     let scores: UnsafeMutablePointer<Float>     // (maxBatch, contextSize) attention probabilities of one head
     let ropeCos: UnsafeMutablePointer<Float>    // (2, maxBatch, headDim/2): [0] local base, [1] global base
     let ropeSin: UnsafeMutablePointer<Float>    // (2, maxBatch, headDim/2)
-    let matScratch: UnsafeMutablePointer<Float> // max(tileRows, threads) × max input width
+    let matScratch: UnsafeMutablePointer<Float> // f32 tiles (max(tileRows, threads) × max input width) or QuantizedGEMM's per-thread tiles
     let matScratchCount: Int
     public let activations: QuantizedActivations  // int8 blocks of the GEMV input
     let batchActivations: QuantizedActivations    // (maxBatch × widest) int8 blocks of a batched product's input
@@ -56,7 +56,8 @@ public final class InferenceContext: @unchecked Sendable {
         }
         let batch = max(1, min(maxBatch, contextSize))
         let widest = max(c.hiddenSize, c.queryDim, c.feedForwardSize)
-        let scratchCount = max(MatMul.tileRows, threads) * widest
+        let scratchCount = max(max(MatMul.tileRows, threads) * widest,
+                               (max(1, threads) * QuantizedGEMM.scratchBytes(columns: widest) + 3) / 4)
         let floats = batch * (3 * c.hiddenSize + 2 * c.queryDim + 2 * c.kvDim + 2 * c.feedForwardSize + contextSize + c.headDim * 2)
             + scratchCount
         let needed = KVCache.bytesNeeded(layerCount: c.layerCount, contextSize: contextSize, kvDim: c.kvDim) + floats * 4
