@@ -12,6 +12,8 @@ struct QuantizeCommand: ParsableCommand {
     @Argument(help: "Output GGUF (written atomically).") var output: String
     @Option(name: .customLong("type"), help: "q8_0, q4_0 or mixed.") var type: String = QuantizationRecipe.mixed.rawValue
     @Option(name: .customLong("lora"), help: "Merge this LoRA adapter (f32, before quantization).") var lora: String?
+    @Option(name: .customLong("lora-merge"), help: "What the adapted 4-bit matrices become: q8_0 (default) or q4_1 (searched 4-bit).")
+    var loraMerge: String = LoRAMergePrecision.int8.rawValue
     @Option(name: [.customShort("t"), .customLong("threads")], help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: .customLong("calibration"), help: "Text whose hidden states weight the 4-bit output projection's error (mixed; default: /usr/share/common-licenses/Apache-2.0 when present). 'none' disables.")
     var calibration: String?
@@ -19,6 +21,9 @@ struct QuantizeCommand: ParsableCommand {
     func validate() throws {
         guard QuantizationRecipe(rawValue: type) != nil else {
             throw ValidationError("--type '\(type)': expected one of \(QuantizationRecipe.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard LoRAMergePrecision(rawValue: loraMerge) != nil else {
+            throw ValidationError("--lora-merge '\(loraMerge)': expected one of \(LoRAMergePrecision.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard input != output else { throw ValidationError("output must differ from input ('\(input)')") }
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads '\(threads)': expected 1...256") }
@@ -28,6 +33,7 @@ struct QuantizeCommand: ParsableCommand {
         var opts = try ModelOptions.parse([])
         opts.model = input
         opts.lora = lora
+        opts.loraMerge = loraMerge
         let g = try opts.openFile()
         let adapter = try opts.loadAdapter()
         do { try adapter?.validate(against: g) } catch { throw CLIError("\(error)") }

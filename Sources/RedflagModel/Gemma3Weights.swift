@@ -39,7 +39,8 @@ public final class Gemma3Weights: @unchecked Sendable {
 
     /// - Parameters:
     ///   - overrides: runtime type per tensor name, replacing the format's choice.
-    ///   - adapter: a LoRA adapter merged in f32 before conversion (adapted tensors become copies).
+    ///   - adapter: a LoRA adapter merged in f32 before conversion (adapted tensors become copies, typed by its
+    ///     `mergePrecision`).
     public init(gguf: GGUFFile, config: Gemma3Config, format: WeightFormat, threads: Int = 1,
                 overrides: [String: TensorType] = [:], adapter: LoRAAdapter? = nil) throws {
         try adapter?.validate(against: gguf)
@@ -65,9 +66,10 @@ public final class Gemma3Weights: @unchecked Sendable {
 
         func matrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
             let t = try Self.tensor(gguf, name, [columns, rows])
-            let target = overrides[name] ?? format.runtimeType(for: t.type)
-            let src = WeightMatrix(rows: rows, columns: columns, type: t.type, data: gguf.bytes(of: t).baseAddress!)
             let merge = adapter?.touches(name) == true
+            let unmerged = overrides[name] ?? format.runtimeType(for: t.type)
+            let target = merge ? adapter!.mergedType(of: name, unmerged: unmerged) : unmerged
+            let src = WeightMatrix(rows: rows, columns: columns, type: t.type, data: gguf.bytes(of: t).baseAddress!)
             if target == t.type && !merge { return src }
             let dst = WeightMatrix(rows: rows, columns: columns, type: target,
                                    data: UnsafeRawPointer(UnsafeMutableRawPointer.allocate(byteCount: rows * (columns / target.blockSize) * target.blockBytes, alignment: 64)))
@@ -79,12 +81,14 @@ public final class Gemma3Weights: @unchecked Sendable {
             defer { scratch.deallocate() }
             Parallel.indexedChunks(count: rows, threads: threads) { chunk, range in
                 for r in range {
-                    if merge {
+                    if merge && adapter!.changes(name, row: r) {
                         let tmp = scratch + chunk * columns
                         src.dequantizeRow(r, into: tmp)
                         adapter!.addDelta(to: tmp, tensor: name, row: r)
                         if target == .f32 {
                             (out + r * dst.rowBytes).copyMemory(from: tmp, byteCount: columns * 4)
+                        } else if target == .q4_1 {   // re-rounding to 4 bits: best scale/offset per block
+                            QuantizeSearch.q4_1(from: tmp, count: columns, into: out + r * dst.rowBytes)
                         } else {
                             Quantize.row(target, from: tmp, count: columns, into: out + r * dst.rowBytes)
                         }

@@ -22,6 +22,8 @@ public final class LoRAAdapter: @unchecked Sendable {
     /// `redflag.token_id` and `redflag.threshold` from the adapter, if present.
     public let flagTokenID: Int32?
     public let threshold: Float?
+    /// What merged 4-bit weights are stored as (int8 unless the caller trades quality for memory).
+    public var mergePrecision: LoRAMergePrecision = .int8
     private var pairs: [String: Pair] = [:]
     private var rfRow: (tensor: String, values: [Float])?
 
@@ -76,14 +78,38 @@ public final class LoRAAdapter: @unchecked Sendable {
             }
         }
         if let (name, v) = rfRow {
-            guard let t = gguf.tensor(name) else { throw ModelError.missingTensor(name) }
-            guard v.count == t.columns, let id = flagTokenID, id >= 0, Int(id) < t.rows else {
-                throw ModelError.shapeMismatch(tensor: name + Self.rfRowSuffix, found: [v.count], expected: [t.columns])
+            guard gguf.tensor(name) != nil else { throw ModelError.missingTensor(name) }
+            for t in gguf.tensors where getsFlagRow(t.name) {
+                guard v.count == t.columns, let id = flagTokenID, id >= 0, Int(id) < t.rows else {
+                    throw ModelError.shapeMismatch(tensor: name + Self.rfRowSuffix, found: [v.count], expected: [t.columns])
+                }
             }
         }
     }
 
-    public func touches(_ tensor: String) -> Bool { pairs[tensor] != nil || rfRow?.tensor == tensor }
+    public func touches(_ tensor: String) -> Bool { pairs[tensor] != nil || getsFlagRow(tensor) }
+
+    /// Whether `tensor` takes the trained `<rf>` row: the tensor named by the adapter and, when that is the token
+    /// embedding, a separate output projection too (the row was trained with input and output tied, so a model
+    /// whose output was untied from the same embedding, e.g. by `quantize --type mixed`, needs it in both).
+    func getsFlagRow(_ tensor: String) -> Bool {
+        guard let name = rfRow?.tensor else { return false }
+        return tensor == name || (name == TensorNames.tokenEmbedding && tensor == TensorNames.output)
+    }
+
+    /// Whether every row of `tensor` changes (a low-rank pair), not just the `<rf>` embedding row.
+    public func hasLowRankDelta(_ tensor: String) -> Bool { pairs[tensor] != nil }
+
+    /// Whether ``addDelta(to:tensor:row:)`` changes row `row` of `tensor`.
+    public func changes(_ tensor: String, row: Int) -> Bool {
+        pairs[tensor] != nil || (getsFlagRow(tensor) && flagTokenID.map { Int($0) } == row)
+    }
+
+    /// The type `tensor` is stored as once merged, given the type it would have had without the adapter: low-rank
+    /// deltas change every row, so ``mergePrecision`` decides; a tensor that only gets the `<rf>` row keeps `target`.
+    public func mergedType(of tensor: String, unmerged target: TensorType) -> TensorType {
+        hasLowRankDelta(tensor) ? mergePrecision.mergedType(for: target) : target
+    }
 
     /// Applies the adapter to row `row` (`columns` floats, f32) of tensor `tensor`.
     public func addDelta(to w: UnsafeMutablePointer<Float>, tensor: String, row: Int) {
@@ -98,7 +124,7 @@ public final class LoRAAdapter: @unchecked Sendable {
                 }
             }
         }
-        if let (name, v) = rfRow, name == tensor, let id = flagTokenID, row == Int(id) {
+        if let (_, v) = rfRow, getsFlagRow(tensor), let id = flagTokenID, row == Int(id) {
             v.withUnsafeBufferPointer { w.update(from: $0.baseAddress!, count: v.count) }
         }
     }

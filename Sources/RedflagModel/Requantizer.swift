@@ -26,7 +26,8 @@ public enum Requantizer {
         // (source tensor, name written, target type)
         var plan: [(GGUFTensorInfo, String, TensorType)] = []
         for t in input.tensors {
-            let target = recipe.target(for: t.name, type: t.type, dims: t.dims) ?? t.type
+            var target = recipe.target(for: t.name, type: t.type, dims: t.dims) ?? t.type
+            if let a = adapter, a.touches(t.name) { target = a.mergedType(of: t.name, unmerged: target) }
             if target != t.type || adapter?.touches(t.name) == true {
                 guard t.type.isSupported else { throw ModelError.unsupportedTensorType(tensor: t.name, type: t.type) }
             }
@@ -76,7 +77,7 @@ public enum Requantizer {
                     let tmp = floats + chunk * cols
                     for r in range {
                         let row = src + (r0 + r) * inRow
-                        if merge {
+                        if merge && adapter!.changes(t.name, row: r0 + r) {
                             Dequantize.row(t.type, from: row, count: cols, into: tmp)
                             adapter!.addDelta(to: tmp, tensor: t.name, row: r0 + r)
                             if target == .f32 {

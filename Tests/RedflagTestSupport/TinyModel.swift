@@ -65,7 +65,7 @@ public enum TinyModel {
         public var contextLength = 32768
         /// Small, so longer runs exercise the window.
         public var slidingWindow = 16
-        /// Storage type of the layer matrices in the file (`.f32` or `.q8_0`).
+        /// Storage type of the layer matrices in the file (`.f32`, `.q8_0`, `.q4_0` or `.q4_1`).
         public var layerType: TensorType = .f32
         /// Storage type of `token_embd` (`.f32` or `.q8_0`).
         public var embeddingType: TensorType = .f32
@@ -104,7 +104,7 @@ public enum TinyModel {
 
     /// The GGUF image of the model.
     public static func bytes(_ spec: Spec) -> [UInt8] {
-        precondition([.f32, .q8_0].contains(spec.layerType) && [.f32, .q8_0].contains(spec.embeddingType))
+        precondition([.f32, .q8_0, .q4_0, .q4_1].contains(spec.layerType) && [.f32, .q8_0].contains(spec.embeddingType))
         let d = spec.hidden, qd = spec.heads * spec.headDim, kvd = spec.kvHeads * spec.headDim, ff = spec.feedForward
         var w = GGUFWriter()
         let arch = "gemma3"
