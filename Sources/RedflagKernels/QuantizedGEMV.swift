@@ -13,21 +13,59 @@ public enum QuantizedGEMV {
     /// Computes rows `range` of `W·x` (activations already quantized) into `y[range]`.
     public static func rows(_ w: WeightMatrix, _ a: QuantizedActivations, _ y: UnsafeMutablePointer<Float>,
                             range: Range<Int>, threads: Int) {
+        Parallel.chunks(count: range.count, threads: threads, granule: rowGranule) { sub in
+            serialRows(w, a, y, (range.lowerBound + sub.lowerBound)..<(range.lowerBound + sub.upperBound))
+        }
+    }
+
+    /// One matrix of a group that multiplies the same input (`W·x` into `y`, `W.rows` floats).
+    public struct Product {
+        public let weights: WeightMatrix
+        public let output: UnsafeMutablePointer<Float>
+        public init(_ weights: WeightMatrix, _ output: UnsafeMutablePointer<Float>) {
+            self.weights = weights
+            self.output = output
+        }
+    }
+
+    /// `y_i = W_i·x` for every product of `group` (same column count): `x` is quantized once and the rows of all
+    /// the matrices are split across threads as one job — q/k/v, or gate/up, cost one dispatch instead of three
+    /// or two.
+    public static func gemv(_ group: UnsafeBufferPointer<Product>, _ x: UnsafePointer<Float>,
+                            activations a: QuantizedActivations, threads: Int) {
+        guard let first = group.first else { return }
+        a.quantize(x, first.weights.columns)
+        var total = 0
+        for p in group {
+            precondition(p.weights.columns == first.weights.columns, "QuantizedGEMV.gemv(group): matrices must share the column count")
+            total += p.weights.rows
+        }
+        Parallel.chunks(count: total, threads: threads, granule: rowGranule) { sub in
+            var offset = 0
+            for p in group {
+                let lo = max(sub.lowerBound, offset), hi = min(sub.upperBound, offset + p.weights.rows)
+                if lo < hi { serialRows(p.weights, a, p.output, (lo - offset)..<(hi - offset)) }
+                offset += p.weights.rows
+            }
+        }
+    }
+
+    /// Rows `range` of `W·x` on the calling thread.
+    @inline(__always)
+    static func serialRows(_ w: WeightMatrix, _ a: QuantizedActivations, _ y: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
         let blocks = w.columns / 32
         let xq = a.kernelInput(for: w.type), xs = UnsafePointer(a.scales), xsum = UnsafePointer(a.sums)
-        let base = w.data, stride = w.rowBytes, type = w.type
-        Parallel.chunks(count: range.count, threads: threads, granule: rowGranule) { sub in
-            let lo = range.lowerBound + sub.lowerBound, hi = range.lowerBound + sub.upperBound
-            switch type {
-            case .q8_0:
-                for r in lo..<hi { y[r] = DotProducts.q8_0(xq, row: base + r * stride, xs, blocks: blocks) }
-            case .q4_0:
-                for r in lo..<hi { y[r] = DotProducts.q4_0(xq, row: base + r * stride, xs, xsum, blocks: blocks) }
-            case .q4_1:
-                for r in lo..<hi { y[r] = DotProducts.q4_1(xq, row: base + r * stride, xs, xsum, blocks: blocks) }
-            default:
-                preconditionFailure("QuantizedGEMV: weight type \(type) has no integer kernel; load it as Q8_0/Q4_0/Q4_1")
-            }
+        let base = w.data, stride = w.rowBytes
+        let lo = range.lowerBound, hi = range.upperBound
+        switch w.type {
+        case .q8_0:
+            for r in lo..<hi { y[r] = DotProducts.q8_0(xq, row: base + r * stride, xs, blocks: blocks) }
+        case .q4_0:
+            for r in lo..<hi { y[r] = DotProducts.q4_0(xq, row: base + r * stride, xs, xsum, blocks: blocks) }
+        case .q4_1:
+            for r in lo..<hi { y[r] = DotProducts.q4_1(xq, row: base + r * stride, xs, xsum, blocks: blocks) }
+        default:
+            preconditionFailure("QuantizedGEMV: weight type \(w.type) has no integer kernel; load it as Q8_0/Q4_0/Q4_1")
         }
     }
 }

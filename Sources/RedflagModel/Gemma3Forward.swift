@@ -77,9 +77,7 @@ extension InferenceContext {
 
             // Attention sub-block.
             for i in 0..<t { Norms.rmsNorm(x + i * d, lw.attnNorm, xn + i * d, d, eps: c.rmsEpsilon) }
-            matmul(lw.q, xn, t, q)
-            matmul(lw.k, xn, t, k, sameInput: true)
-            matmul(lw.v, xn, t, v, sameInput: true)
+            matmul(xn, t, (lw.q, q), (lw.k, k), (lw.v, v))
             let keys = cache.keys(layer: l), values = cache.values(layer: l)
             for i in 0..<t {
                 let qi = q + i * c.queryDim, ki = k + i * c.kvDim
@@ -100,8 +98,7 @@ extension InferenceContext {
 
             // Feed-forward sub-block (GeGLU).
             for i in 0..<t { Norms.rmsNorm(x + i * d, lw.ffnNorm, xn + i * d, d, eps: c.rmsEpsilon) }
-            matmul(lw.gate, xn, t, gate)
-            matmul(lw.up, xn, t, up, sameInput: true)
+            matmul(xn, t, (lw.gate, gate), (lw.up, up))
             Activations.geglu(gate, up, t * c.feedForwardSize)
             matmul(lw.down, gate, t, proj)
             for i in 0..<t {

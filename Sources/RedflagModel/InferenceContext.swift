@@ -130,6 +130,27 @@ public final class InferenceContext: @unchecked Sendable {
         }
     }
 
+    /// `y_i = W_i·x` for two or three matrices that read the same input (q/k/v, gate/up). One token with quantized
+    /// weights: one `QuantizedGEMV` job for all of them (one activation quantization, one dispatch); otherwise
+    /// `matmul` per matrix, sharing the int8 batch.
+    @inline(__always)
+    func matmul(_ xin: UnsafePointer<Float>, _ t: Int, _ a: (WeightMatrix, UnsafeMutablePointer<Float>),
+                _ b: (WeightMatrix, UnsafeMutablePointer<Float>), _ c: (WeightMatrix, UnsafeMutablePointer<Float>)? = nil) {
+        if t == 1 && a.0.type != .f32 && b.0.type != .f32 && (c.map { $0.0.type != .f32 } ?? true) {
+            withUnsafeTemporaryAllocation(of: QuantizedGEMV.Product.self, capacity: 3) { group in
+                group.initializeElement(at: 0, to: .init(a.0, a.1))
+                group.initializeElement(at: 1, to: .init(b.0, b.1))
+                if let c { group.initializeElement(at: 2, to: .init(c.0, c.1)) }
+                QuantizedGEMV.gemv(UnsafeBufferPointer(rebasing: group[0..<(c == nil ? 2 : 3)]), xin,
+                                   activations: activations, threads: threads)
+            }
+        } else {
+            matmul(a.0, xin, t, a.1)
+            matmul(b.0, xin, t, b.1, sameInput: true)
+            if let c { matmul(c.0, xin, t, c.1, sameInput: true) }
+        }
+    }
+
     /// `Y = X·Wᵀ` for `t` tokens. Quantized weights on builds with `QuantizedGEMM.isAccelerated` (x86-64 AVX2) take
     /// the batched int8 kernel; f32 weights, and quantized ones elsewhere, OpenBLAS `sgemm` (`MatMul.gemm`).
     /// `sameInput`: `xin` is the previous call's input, unchanged (q/k/v, gate/up), so its int8 blocks are reused.

@@ -81,6 +81,9 @@ def parse_args():
                     help="start from this checkpoint's adapter (LoRA + <rf> row); optimizer and schedule start fresh")
     ap.add_argument("--extra", action="store_true",
                     help="also train on extra_train.jsonl (augment_data.py: self-continued harmful prompts, plain text)")
+    ap.add_argument("--hard-negatives", default="",
+                    help="JSONL of benign training rows (by 'id') the current adapter flags (mine_hard_negatives.py); "
+                         "they form the benign source 'hard' of --benign-mix")
     ap.add_argument("--harmful-mix", default="pairs:1.0",
                     help="harmful sources and weights: pairs (build_data.py) and self (augment_data.py)")
     return ap.parse_args()
@@ -279,7 +282,9 @@ def main():
     for part in args.benign_mix.split(","):
         k, w = part.split(":")
         mix[k] = float(w)
-    ben_by_src = {k: [e for e in ben if e["source"].split(":")[0] == k] for k in mix}
+    hard_ids = {r["id"] for r in rc.read_jsonl(Path(args.hard_negatives))} if args.hard_negatives else set()
+    ben_by_src = {k: [e for e in ben if (e["id"] in hard_ids if k == "hard" else e["source"].split(":")[0] == k)]
+                  for k in mix}
     ben_by_src = {k: v for k, v in ben_by_src.items() if v}
     rc.log(f"train: {len(harm)} harmful ({ {k: len(v) for k, v in harm_by_src.items()} }), {len(ben)} benign ({ {k: len(v) for k, v in ben_by_src.items()} }); "
            f"val {len(val_h)} harmful / {len(val_b)} benign")
