@@ -10,8 +10,19 @@ public final class InferenceContext: @unchecked Sendable {
     public let cache: KVCache
     /// Tokens per forward batch (longer prompts are split).
     public let maxBatch: Int
+    /// Worker threads of the products. Raising it past what the scratch was sized for grows the scratch here (once,
+    /// outside any decode step), so a context made for one thread can be run with more.
     public var threads: Int {
-        didSet { MatMul.setBLASThreads(blasThreads) }
+        didSet {
+            threads = max(1, threads)
+            let needed = Self.scratchCount(config: model.config, threads: threads)
+            if needed > matScratchCount {
+                matScratch.deallocate()
+                matScratch = .allocate(capacity: needed)
+                matScratchCount = needed
+            }
+            MatMul.setBLASThreads(blasThreads)
+        }
     }
     /// OpenBLAS's own threads: `threads` for f32 weights (whole-matrix sgemm), 1 for quantized weights, whose
     /// batched products `MatMul.gemm` splits over the worker pool itself.
@@ -36,8 +47,8 @@ public final class InferenceContext: @unchecked Sendable {
     let scores: UnsafeMutablePointer<Float>     // (maxBatch, contextSize) attention probabilities of one head
     let ropeCos: UnsafeMutablePointer<Float>    // (2, maxBatch, headDim/2): [0] local base, [1] global base
     let ropeSin: UnsafeMutablePointer<Float>    // (2, maxBatch, headDim/2)
-    let matScratch: UnsafeMutablePointer<Float> // f32 tiles (max(tileRows, threads) × max input width) or QuantizedGEMM's per-thread tiles
-    let matScratchCount: Int
+    private(set) var matScratch: UnsafeMutablePointer<Float> // f32 tiles (max(tileRows, threads) × max input width) or QuantizedGEMM's per-thread tiles
+    private(set) var matScratchCount: Int
     public let activations: QuantizedActivations  // int8 blocks of the GEMV input
     let batchActivations: QuantizedActivations    // (maxBatch × widest) int8 blocks of a batched product's input
     /// Final-normed hidden states of the last batch, `(maxBatch, hidden)`; row `i` belongs to batch token `i`.
@@ -56,8 +67,7 @@ public final class InferenceContext: @unchecked Sendable {
         }
         let batch = max(1, min(maxBatch, contextSize))
         let widest = max(c.hiddenSize, c.queryDim, c.feedForwardSize)
-        let scratchCount = max(max(MatMul.tileRows, threads) * widest,
-                               (max(1, threads) * QuantizedGEMM.scratchBytes(columns: widest) + 3) / 4)
+        let scratchCount = Self.scratchCount(config: c, threads: threads)
         let floats = batch * (3 * c.hiddenSize + 2 * c.queryDim + 2 * c.kvDim + 2 * c.feedForwardSize + contextSize + c.headDim * 2)
             + scratchCount
         let needed = KVCache.bytesNeeded(layerCount: c.layerCount, contextSize: contextSize, kvDim: c.kvDim) + floats * 4
@@ -88,6 +98,12 @@ public final class InferenceContext: @unchecked Sendable {
         hidden = .allocate(capacity: batch * c.hiddenSize)
         tokens.reserveCapacity(contextSize)
         MatMul.setBLASThreads(blasThreads)
+    }
+
+    /// Floats of `matScratch` the products need at `threads` threads.
+    static func scratchCount(config c: Gemma3Config, threads: Int) -> Int {
+        let widest = max(c.hiddenSize, c.queryDim, c.feedForwardSize)
+        return max(max(MatMul.tileRows, threads) * widest, (max(1, threads) * QuantizedGEMM.scratchBytes(columns: widest) + 3) / 4)
     }
 
     deinit {
