@@ -124,6 +124,10 @@ extension InferenceContext {
     /// scores = Q·Kᵀ (queries are pre-scaled), masked to the causal (and, on local layers, sliding) window,
     /// softmax, times V. Uses `cblas_sgemm` for the two products.
     func attention(layer l: Int, local: Bool, t: Int, p0: Int) {
+        if t == 1 && maxBatch >= model.config.headCount {
+            decodeAttention(layer: l, local: local, pos: p0)
+            return
+        }
         let c = model.config
         let hd = c.headDim, group = c.headCount / c.kvHeadCount
         let keys = cache.keys(layer: l), values = cache.values(layer: l)
@@ -150,6 +154,30 @@ extension InferenceContext {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(t), Int32(hd), Int32(span), 1,
                         scores, Int32(span), values + lo * c.kvDim + kvh * hd, Int32(c.kvDim),
                         0, attn + h * hd, Int32(c.queryDim))
+        }
+    }
+
+    /// Attention of one query (the decode step) at position `pos`: heads split over the worker threads, each head's
+    /// scores q·k over its window, softmax, Σ p·v with plain SIMD loops (an `sgemm` call per head costs more than
+    /// the arithmetic at short contexts, and at long ones the heads' share of the step is worth the threads).
+    /// Head h uses row h of `scores` (`maxBatch ≥ headCount`).
+    func decodeAttention(layer l: Int, local: Bool, pos: Int) {
+        let c = model.config
+        let hd = c.headDim, group = c.headCount / c.kvHeadCount, kvDim = c.kvDim, span = contextSize
+        let keys = UnsafePointer(cache.keys(layer: l)), values = UnsafePointer(cache.values(layer: l))
+        let first = local ? max(0, pos - c.slidingWindow + 1) : 0   // keys first ... pos
+        let n = pos - first + 1
+        let q = UnsafePointer(self.q), attn = self.attn, scores = self.scores
+        Parallel.chunks(count: c.headCount, threads: threads) { heads in
+            for h in heads {
+                let qh = q + h * hd, kvOffset = (h / group) * hd
+                let row = scores + h * span
+                for j in 0..<n { row[j] = VectorMath.dot(qh, keys + (first + j) * kvDim + kvOffset, hd) }
+                Activations.softmax(row, n)
+                let out = attn + h * hd
+                out.initialize(repeating: 0, count: hd)
+                for j in 0..<n { VectorMath.axpy(row[j], values + (first + j) * kvDim + kvOffset, out, hd) }
+            }
         }
     }
 }

@@ -44,7 +44,7 @@ public final class InferenceContext: @unchecked Sendable {
     let proj: UnsafeMutablePointer<Float>       // (maxBatch, hidden) output of o / down projections
     let gate: UnsafeMutablePointer<Float>       // (maxBatch, ffn)
     let up: UnsafeMutablePointer<Float>         // (maxBatch, ffn)
-    let scores: UnsafeMutablePointer<Float>     // (maxBatch, contextSize) attention probabilities of one head
+    let scores: UnsafeMutablePointer<Float>     // (maxBatch, contextSize) attention probabilities of one head (decode: row h = head h)
     let ropeCos: UnsafeMutablePointer<Float>    // (2, maxBatch, headDim/2): [0] local base, [1] global base
     let ropeSin: UnsafeMutablePointer<Float>    // (2, maxBatch, headDim/2)
     private(set) var matScratch: UnsafeMutablePointer<Float> // f32 tiles (max(tileRows, threads) × max input width) or QuantizedGEMM's per-thread tiles
