@@ -56,15 +56,21 @@ struct ModelOptions: ParsableArguments {
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads '\(threads)': expected 1...256") }
         guard contextSize >= 16 else { throw ValidationError("--ctx '\(contextSize)': expected at least 16") }
         if let m = memoryBudgetMiB, m < 1 { throw ValidationError("--memory-budget '\(m)': expected at least 1 (MiB)") }
-        guard LoRAMergePrecision(rawValue: loraMerge) != nil else {
-            throw ValidationError("--lora-merge '\(loraMerge)': expected one of \(LoRAMergePrecision.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        _ = try Self.mergePrecision(loraMerge)
         guard WeightFormat(rawValue: format) != nil else {
             throw ValidationError("--format '\(format)': expected one of \(WeightFormat.allCases.map(\.rawValue).joined(separator: ", "))")
         }
     }
 
     var modelPath: String { model ?? DefaultModel.path }
+
+    /// `--lora-merge VALUE` (here and in `redflag quantize`), or a validation error naming the accepted values.
+    static func mergePrecision(_ value: String) throws -> LoRAMergePrecision {
+        guard let p = LoRAMergePrecision(rawValue: value) else {
+            throw ValidationError("--lora-merge '\(value)': expected one of \(LoRAMergePrecision.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return p
+    }
 
     /// Opens the GGUF file with a helpful message when the default model is missing.
     func openFile() throws -> GGUFFile {
@@ -87,7 +93,7 @@ struct ModelOptions: ParsableArguments {
         guard FileManager.default.fileExists(atPath: path) else { throw CLIError("LoRA adapter not found: \(path)") }
         do {
             let adapter = try LoRAAdapter(path: path)
-            adapter.mergePrecision = LoRAMergePrecision(rawValue: loraMerge) ?? .int8
+            adapter.mergePrecision = try Self.mergePrecision(loraMerge)
             return adapter
         } catch { throw CLIError("\(error)") }
     }

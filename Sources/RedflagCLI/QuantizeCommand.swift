@@ -22,9 +22,7 @@ struct QuantizeCommand: ParsableCommand {
         guard QuantizationRecipe(rawValue: type) != nil else {
             throw ValidationError("--type '\(type)': expected one of \(QuantizationRecipe.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        guard LoRAMergePrecision(rawValue: loraMerge) != nil else {
-            throw ValidationError("--lora-merge '\(loraMerge)': expected one of \(LoRAMergePrecision.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
+        _ = try ModelOptions.mergePrecision(loraMerge)
         guard input != output else { throw ValidationError("output must differ from input ('\(input)')") }
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads '\(threads)': expected 1...256") }
     }

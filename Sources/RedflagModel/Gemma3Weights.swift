@@ -68,7 +68,7 @@ public final class Gemma3Weights: @unchecked Sendable {
             let t = try Self.tensor(gguf, name, [columns, rows])
             let merge = adapter?.touches(name) == true
             let unmerged = overrides[name] ?? format.runtimeType(for: t.type)
-            let target = merge ? adapter!.mergedType(of: name, unmerged: unmerged) : unmerged
+            let target = adapter?.mergedType(of: name, unmerged: unmerged) ?? unmerged
             let src = WeightMatrix(rows: rows, columns: columns, type: t.type, data: gguf.bytes(of: t).baseAddress!)
             if target == t.type && !merge { return src }
             let dst = WeightMatrix(rows: rows, columns: columns, type: target,

@@ -102,11 +102,12 @@ public final class LoRAAdapter: @unchecked Sendable {
 
     /// Whether ``addDelta(to:tensor:row:)`` changes row `row` of `tensor`.
     public func changes(_ tensor: String, row: Int) -> Bool {
-        pairs[tensor] != nil || (getsFlagRow(tensor) && flagTokenID.map { Int($0) } == row)
+        hasLowRankDelta(tensor) || (getsFlagRow(tensor) && flagTokenID.map { Int($0) } == row)
     }
 
     /// The type `tensor` is stored as once merged, given the type it would have had without the adapter: low-rank
-    /// deltas change every row, so ``mergePrecision`` decides; a tensor that only gets the `<rf>` row keeps `target`.
+    /// deltas change every row, so ``mergePrecision`` decides; a tensor that only gets the `<rf>` row, or none of the
+    /// adapter, keeps `target`.
     public func mergedType(of tensor: String, unmerged target: TensorType) -> TensorType {
         hasLowRankDelta(tensor) ? mergePrecision.mergedType(for: target) : target
     }

@@ -26,8 +26,8 @@ public enum Requantizer {
         // (source tensor, name written, target type)
         var plan: [(GGUFTensorInfo, String, TensorType)] = []
         for t in input.tensors {
-            var target = recipe.target(for: t.name, type: t.type, dims: t.dims) ?? t.type
-            if let a = adapter, a.touches(t.name) { target = a.mergedType(of: t.name, unmerged: target) }
+            let unmerged = recipe.target(for: t.name, type: t.type, dims: t.dims) ?? t.type
+            let target = adapter?.mergedType(of: t.name, unmerged: unmerged) ?? unmerged
             if target != t.type || adapter?.touches(t.name) == true {
                 guard t.type.isSupported else { throw ModelError.unsupportedTensorType(tensor: t.name, type: t.type) }
             }
