@@ -26,6 +26,7 @@
 #                STEPS="build test greedy neon"   BUILDS="a72 a76"   JOBS=<swift build -j>
 #                NICE=10 (niceness of builds and emulated runs)   MIN_FREE_GB=6.5 (else: loud skip, exit 0)
 #                TEST_FILTER=<swift test --filter> (default: the whole suite)
+#                SUITE_TIMEOUT=1500 (seconds per emulated suite run; tools/arm64-greedy.py limits each run to 600 s)
 set -euo pipefail
 
 PKG_DIR=$(realpath "${PKG_DIR:-$(dirname "$0")/..}")
@@ -36,6 +37,7 @@ BUILDS=${BUILDS:-"a72 a76"}
 NICE=${NICE:-10}
 MIN_FREE_GB=${MIN_FREE_GB:-6.5}
 TEST_FILTER=${TEST_FILTER:-}
+SUITE_TIMEOUT=${SUITE_TIMEOUT:-1500}   # seconds one emulated suite run may take (≈ 290 s normally) before it counts as hung
 TARGET_PKGS=${TARGET_PKGS:-libopenblas-dev,liblz4-dev}
 PKGS_MIRROR=${PKGS_MIRROR:-/opt/swift-packages}
 SYSROOT=$WORK/sysroot          # arm64 files (never has anything mounted on it)
@@ -224,7 +226,8 @@ run_suite() {
   local b=$1 cpu=$2 filter=${3:-} log=$LOGS/test-$1-$2.log s=$(date +%s) rc=0
   stamp "tests of build $b under QEMU_CPU=$cpu${filter:+ (filter $filter)}"
   inchroot REDFLAG_EMULATED=1 QEMU_CPU="$cpu" REDFLAG_TARGET_CPU="$(cpu_of "$b")" -- \
-    "swift test -c release $SDK --scratch-path /scratch/$b --skip-build ${filter:+--filter '$filter'}" >"$log" 2>&1 || rc=$?
+    "timeout -k 30 $SUITE_TIMEOUT swift test -c release $SDK --scratch-path /scratch/$b --skip-build ${filter:+--filter '$filter'}" >"$log" 2>&1 || rc=$?
+  [ $rc -eq 124 ] && echo "  TIMED OUT after $SUITE_TIMEOUT s (a hung test?); the log ends with:" && tail -5 "$log" | sed 's/^/    /'
   echo "  log: $log  ($(( $(date +%s) - s )) s, exit $rc)"
   grep -E "^Test Suite '(All tests|Selected tests)' (passed|failed)|Executed [0-9]+ tests?, with" "$log" | tail -2 | sed 's/^/  /'
   local skipped; skipped=$(grep -cE "^Test Case .* skipped" "$log" || true)

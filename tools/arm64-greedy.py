@@ -24,8 +24,16 @@ TIE_MARGIN = {"quantized": 0.25, "exact": 1e-3}
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# One `redflag` call may take this long before it counts as hung (the longest, the 185-token prompt under
+# qemu-user, takes ≈ 90 s): a hang fails the check in minutes instead of stalling CI until its limit.
+RUN_TIMEOUT_S = 600
+
+
 def run(binary, args):
-    p = subprocess.run([binary] + args, capture_output=True, text=True, cwd=ROOT)
+    try:
+        p = subprocess.run([binary] + args, capture_output=True, text=True, cwd=ROOT, timeout=RUN_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"{' '.join([binary] + args[:6])} ... did not finish within {RUN_TIMEOUT_S} s (hung?)")
     if p.returncode != 0:
         raise SystemExit(f"{' '.join([binary] + args[:6])} ... exited {p.returncode}: {p.stderr.strip()[-400:]}")
     return json.loads(p.stdout)

@@ -14,6 +14,10 @@ final class WorkerPool: @unchecked Sendable {
     /// Spin iterations before a waiting worker goes to sleep (≈ 100 µs).
     static let spinLimit = 20_000
 
+    /// A sleeping worker re-reads the job counter this often even without a wake-up (10 wake-ups a second per idle
+    /// worker: nothing next to a decode step, and a lost signal can never stall a caller for longer).
+    static let sleepRecheckMilliseconds = 100
+
     /// `(job counter << 16) | job width`: a worker learns a job's width in the same load that tells it a job
     /// started. (With the width in a separate plain variable, a worker outside a narrow job that read the width late
     /// saw the *next* job's width, ran that job's chunk, then ran it again once it saw the next counter: the chunk
@@ -45,7 +49,9 @@ final class WorkerPool: @unchecked Sendable {
             job = escaping
             remaining.store(n - 1, ordering: .sequentiallyConsistent)
             let g = generation.load(ordering: .sequentiallyConsistent)
-            generation.store(((g >> Self.widthBits) + 1) << Self.widthBits | n, ordering: .sequentiallyConsistent)
+            // Publishing the job and checking who sleeps is one side of a store-then-load handshake with `loop`
+            // (a worker announces sleep, then re-reads the counter): both sides use read-modify-writes, see `loop`.
+            _ = generation.exchange(((g >> Self.widthBits) + 1) << Self.widthBits | n, ordering: .sequentiallyConsistent)
             for w in workers where w.asleep.exchange(false, ordering: .sequentiallyConsistent) { w.wake.signal() }
             escaping(0)
             while remaining.load(ordering: .acquiring) > 0 { spinHint() }
@@ -77,9 +83,16 @@ final class WorkerPool: @unchecked Sendable {
                 if spins < Self.spinLimit {
                     spinHint()
                 } else {
-                    worker.asleep.store(true, ordering: .sequentiallyConsistent)
+                    // Announce sleep, then re-read the counter; the caller publishes the counter, then reads
+                    // `asleep` — one of the two must see the other's write, or the worker sleeps through a job while
+                    // its caller waits for it. Both writes are read-modify-writes: a sequentially consistent plain
+                    // store (`stlr` on arm64) followed by a load is ordered on hardware, but qemu-user on an x86
+                    // host lets the load pass the buffered store, and the aarch64 CI hung exactly so (`redflag
+                    // next` under emulation, 65 min). A read-modify-write is a full fence there as everywhere.
+                    _ = worker.asleep.exchange(true, ordering: .sequentiallyConsistent)
                     if generation.load(ordering: .sequentiallyConsistent) == seen {
-                        worker.wake.wait()
+                        // bounded: a wake-up lost for any other reason costs one timeout, never a hang
+                        _ = worker.wake.wait(timeout: .now() + .milliseconds(Self.sleepRecheckMilliseconds))
                     }
                     worker.asleep.store(false, ordering: .sequentiallyConsistent)
                     spins = 0

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 import RedflagKernels
 import XCTest
 
@@ -28,6 +29,43 @@ final class WorkerPoolTests: XCTestCase {
         }
         XCTAssertEqual(failures, [])
     }
+
+    /// Regression: a worker going to sleep announced it with a plain sequentially consistent store and then read the
+    /// job counter. Under qemu-user on an x86 host (the aarch64 CI) that store can still sit in the host's store buffer
+    /// when the counter is read, so a job published at that moment found the worker awake, sent no wake-up, and the
+    /// worker slept through it while the caller waited for its chunk forever (CI hung in `redflag next`). Jobs here
+    /// come after idle gaps spread around the spin-then-sleep point, so workers are often just falling asleep; each
+    /// round must finish, and the whole run is watched by a timeout instead of hanging the suite.
+    func testWorkersFallingAsleepWakeForTheNextJob() {
+        let rounds = ProcessInfo.processInfo.environment["REDFLAG_EMULATED"] == nil ? 3000 : 1500
+        nonisolated(unsafe) let hits = UnsafeMutablePointer<Int>.allocate(capacity: 3)
+        hits.initialize(repeating: 0, count: 3)
+        defer { hits.deallocate() }
+        let finished = DispatchSemaphore(value: 0)
+        let runner = Thread {
+            var rng = SplitMix64(seed: 11)
+            for round in 0..<rounds {
+                // idle gaps of 0–1.5 ms: natively and under emulation both sides of the point where a spinning
+                // worker gives up and sleeps
+                let gap = Int(rng.next() % 1500)
+                if gap > 20 { usleep(UInt32(gap)) }
+                let width = 2 + round % 2
+                Parallel.each(width) { i in hits[i] += 1 }
+            }
+            finished.signal()
+        }
+        runner.stackSize = 1 << 20
+        runner.start()
+        let waited = finished.wait(timeout: .now() + .seconds(Self.hangTimeoutSeconds))
+        XCTAssertEqual(waited, .success, "Parallel.each did not return within \(Self.hangTimeoutSeconds) s: a lost wake-up")
+        guard waited == .success else { return }
+        XCTAssertEqual(hits[0], rounds)
+        XCTAssertEqual(hits[1], rounds)
+        XCTAssertEqual(hits[2], rounds / 2)
+    }
+
+    /// Generous: the run takes ≈ 2 s natively, ≈ 20 s under qemu-user.
+    static let hangTimeoutSeconds = 240
 
     func testChunksCoverTheRangeExactlyOnce() {
         for threads in 1...Self.maxWidth {
