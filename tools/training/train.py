@@ -84,6 +84,11 @@ def parse_args():
     ap.add_argument("--hard-negatives", default="",
                     help="JSONL of benign training rows (by 'id') the current adapter flags (mine_hard_negatives.py); "
                          "they form the benign source 'hard' of --benign-mix")
+    ap.add_argument("--contextual", default="",
+                    help="JSONL from contextual_data.py (a benign passage, then the request) added to the training rows; "
+                         "harmful ones are the harmful-mix source 'ctx', benign ones the benign-mix source 'contextual'")
+    ap.add_argument("--max-prompt-contextual", type=int, default=256,
+                    help="prompt tokens kept of a contextual row (its request is at the end)")
     ap.add_argument("--harmful-mix", default="pairs:1.0",
                     help="harmful sources and weights: pairs (build_data.py) and self (augment_data.py)")
     return ap.parse_args()
@@ -110,6 +115,9 @@ def tokenize(rows, renderer, args):
     for r in rows:
         if r["kind"] == "benign_text":  # plain text, no chat turns: <bos> text
             ids, s = ([rc.BOS_ID] + renderer.text(r["response"]))[:args.max_len], 1
+        elif r["source"].startswith("contextual:"):  # passage + request: the request is last, keep all of it
+            mp = args.max_prompt_contextual
+            ids, s = renderer.render(r["prompt"], r["response"], max_prompt=mp, max_len=mp + args.max_len - args.max_prompt)
         else:
             ids, s = renderer.render(r["prompt"], r["response"], max_prompt=args.max_prompt, max_len=args.max_len)
         if len(ids) - s < 2:
@@ -262,6 +270,8 @@ def main():
     train_rows = rc.read_jsonl(data / "train.jsonl")
     if args.extra:
         train_rows += rc.read_jsonl(data / "extra_train.jsonl")
+    if args.contextual:
+        train_rows += rc.read_jsonl(Path(args.contextual))
     train = tokenize(train_rows, renderer, args)
     val = tokenize(rc.read_jsonl(data / "validation.jsonl"), renderer, args)
     harm_ids = {r["id"] for r in train_rows if r["kind"] == "harmful"}
@@ -272,7 +282,9 @@ def main():
         k, w = part.split(":")
         hmix[k] = float(w)
     harm_by_src = {"self": [e for e in harm_all if e["source"].endswith(":self-continued")]}
-    harm_by_src["pairs"] = [e for e in harm_all if not e["source"].endswith(":self-continued")]
+    harm_by_src["ctx"] = [e for e in harm_all if e["source"].startswith("contextual:")]
+    harm_by_src["pairs"] = [e for e in harm_all if not e["source"].endswith(":self-continued")
+                            and not e["source"].startswith("contextual:")]
     harm_by_src = {k: v for k, v in harm_by_src.items() if v and hmix.get(k, 0) > 0}
     harm = harm_all
     val_kind = {r["id"]: r["kind"] for r in rc.read_jsonl(data / "validation.jsonl")}
