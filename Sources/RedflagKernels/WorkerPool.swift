@@ -87,8 +87,8 @@ final class WorkerPool: @unchecked Sendable {
                     // `asleep` — one of the two must see the other's write, or the worker sleeps through a job while
                     // its caller waits for it. Both writes are read-modify-writes: a sequentially consistent plain
                     // store (`stlr` on arm64) followed by a load is ordered on hardware, but qemu-user on an x86
-                    // host lets the load pass the buffered store, and the aarch64 CI hung exactly so (`redflag
-                    // next` under emulation, 65 min). A read-modify-write is a full fence there as everywhere.
+                    // host lets the load pass the buffered store — the likely cause of the aarch64 CI hanging in
+                    // `redflag next` under emulation. A read-modify-write is a full fence there as everywhere.
                     _ = worker.asleep.exchange(true, ordering: .sequentiallyConsistent)
                     if generation.load(ordering: .sequentiallyConsistent) == seen {
                         // bounded: a wake-up lost for any other reason costs one timeout, never a hang
