@@ -6,8 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # A hung test fails here with a message instead of running into CI's overall limit (the suite takes ≈ 1 min after
 # a ≈ 5-10 min release build).
-timeout -k 30 "${REDFLAG_TEST_TIMEOUT:-2700}" swift test -c release "$@" || {
-  rc=$?; [ $rc -eq 124 ] && echo "tools/test.sh: swift test did not finish within ${REDFLAG_TEST_TIMEOUT:-2700} s (a hung test?)" >&2
+limit=${REDFLAG_TEST_TIMEOUT:-2700}
+timeout -k 30 "$limit" swift test -c release "$@" || {
+  rc=$?; [ $rc -eq 124 ] && echo "tools/test.sh: swift test did not finish within $limit s (a hung test?)" >&2
   exit $rc
 }
 tools/check_c_example.sh

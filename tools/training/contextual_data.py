@@ -22,9 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rfcommon as rc  # noqa: E402
 
 
-def passage(text: str, rng: random.Random, lo: int, hi: int) -> str | None:
-    if len(text) < lo:
-        return None
+def passage(text: str, rng: random.Random, lo: int, hi: int) -> str:
+    """A piece of `text` (at least `lo` characters long) of lo..hi characters ending at a line or sentence end."""
     start = 0
     if len(text) > hi and rng.random() < 0.5:   # sometimes from the middle, at a line start
         cut = text.find("\n", rng.randrange(0, len(text) - hi))
@@ -47,6 +46,8 @@ def main():
     data = Path(a.data)
     rows = rc.read_jsonl(data / "train.jsonl") + rc.read_jsonl(data / "extra_train.jsonl")
     texts = [r["response"] for r in rows if r["kind"] == "benign_text"]
+    if not any(len(t) >= a.min_chars for t in texts):
+        raise SystemExit(f"no benign_text row in {data} has --min-chars {a.min_chars} characters or more")
     # short, self-contained requests (a many-shot prompt is a context of its own)
     harmful = [r for r in rows if r["kind"] == "harmful" and len(r["prompt"]) < 400 and "manyshot" not in r["source"]]
     benign = [r for r in rows if r["kind"] == "benign" and len(r["prompt"]) < 400 and int(r.get("kl_start", 0)) == 0]
@@ -54,9 +55,10 @@ def main():
     out = []
     for kind, pool, n in (("harmful", harmful, a.harmful), ("benign", benign, a.benign)):
         for i, r in enumerate(rng.sample(pool, min(n, len(pool)))):
-            ctx = None
-            while ctx is None:
-                ctx = passage(rng.choice(texts), rng, a.min_chars, a.max_chars)
+            text = rng.choice(texts)
+            while len(text) < a.min_chars:   # drawn again (not pre-filtered: keeps the draws, and the rows, of v6's data)
+                text = rng.choice(texts)
+            ctx = passage(text, rng, a.min_chars, a.max_chars)
             row = {"id": f"ctx-{kind[0]}-{i}", "source": f"contextual:{kind}", "kind": kind,
                    "prompt": f"{ctx}\n\n{r['prompt']}", "response": r["response"],
                    "group": r.get("group", f"prompt:{r['prompt'][:60].lower()}")}

@@ -110,12 +110,22 @@ class Sampler:
         return self.order[self.pos - 1]
 
 
+def is_contextual(row):
+    """A contextual_data.py row (a benign passage, then the request)."""
+    return row["source"].startswith("contextual:")
+
+
+def harmful_source(row):
+    """The --harmful-mix source of a harmful row: self (augment_data.py), ctx (contextual_data.py) or pairs."""
+    return "self" if row["source"].endswith(":self-continued") else "ctx" if is_contextual(row) else "pairs"
+
+
 def tokenize(rows, renderer, args):
     out = []
     for r in rows:
         if r["kind"] == "benign_text":  # plain text, no chat turns: <bos> text
             ids, s = ([rc.BOS_ID] + renderer.text(r["response"]))[:args.max_len], 1
-        elif r["source"].startswith("contextual:"):  # passage + request: the request is last, keep all of it
+        elif is_contextual(r):  # passage + request: the request is last, keep all of it
             mp = args.max_prompt_contextual
             ids, s = renderer.render(r["prompt"], r["response"], max_prompt=mp, max_len=mp + args.max_len - args.max_prompt)
         else:
@@ -281,10 +291,7 @@ def main():
     for part in args.harmful_mix.split(","):
         k, w = part.split(":")
         hmix[k] = float(w)
-    harm_by_src = {"self": [e for e in harm_all if e["source"].endswith(":self-continued")]}
-    harm_by_src["ctx"] = [e for e in harm_all if e["source"].startswith("contextual:")]
-    harm_by_src["pairs"] = [e for e in harm_all if not e["source"].endswith(":self-continued")
-                            and not e["source"].startswith("contextual:")]
+    harm_by_src = {k: [e for e in harm_all if harmful_source(e) == k] for k in ("self", "ctx", "pairs")}
     harm_by_src = {k: v for k, v in harm_by_src.items() if v and hmix.get(k, 0) > 0}
     harm = harm_all
     val_kind = {r["id"]: r["kind"] for r in rc.read_jsonl(data / "validation.jsonl")}
