@@ -28,6 +28,8 @@ struct Bench: ParsableCommand {
     var json = false
     @Flag(name: .customLong("bandwidth"), help: "Also measure memory read bandwidth and print the decode bound.")
     var bandwidth = false
+    @Flag(name: .customLong("gemv"), help: "Also time the decode matrix-vector products alone (LM head; every layer's matrices in decode order) and print their read speed.")
+    var gemv = false
 
     struct Result: Encodable {
         let test: String
@@ -119,6 +121,11 @@ struct Bench: ParsableCommand {
             print("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: |")
         }
         var results: [Result] = []
+        // With --bandwidth, decode repetitions are each preceded by a bandwidth measurement (best of two passes
+        // over 512 MiB) and compared with it: the host's bandwidth drifts, a bound measured once minutes away does not.
+        let probe = bandwidth ? Bandwidth.Probe(bytes: 1 << 29) : nil
+        let bytesPerToken = Double(m.weights.bytesReadPerToken)
+        var boundFractions: [String: [Double]] = [:], bandwidths: [String: [Double]] = [:]
         for t in threadList {
             ctx.threads = t
             for (name, isPP, n) in testList {
@@ -128,7 +135,13 @@ struct Bench: ParsableCommand {
                 for _ in 0..<reps {
                     for gd in guardList {
                         gen.head.flagToken = gd == "halt" ? rf : nil
-                        samples[gd, default: []].append(Double(n) / (try once(isPP, n)))
+                        let bw = isPP ? nil : probe?.measure(threads: t, repetitions: 2)
+                        let tps = Double(n) / (try once(isPP, n))
+                        samples[gd, default: []].append(tps)
+                        if let bw {
+                            boundFractions["\(t) \(name) \(gd)", default: []].append(tps / (bw / bytesPerToken))
+                            bandwidths["\(t) \(name) \(gd)", default: []].append(bw)
+                        }
                     }
                 }
                 for gd in guardList {
@@ -149,18 +162,71 @@ struct Bench: ParsableCommand {
                     print(String(format: "guard halt / off, %@, %d threads: %.3f", name, t, on / off))
                 }
             }
+            if gemv { printGEMVSpeeds(m, threads: t) }
             if bandwidth {
-                let bw = Bandwidth.measure(threads: t)
+                let bw = probe?.measure(threads: t) ?? Bandwidth.measure(threads: t)
                 let bytes = Double(m.weights.bytesReadPerToken)
                 let line = String(format: "threads %d: weights read per token %.1f MB, read bandwidth %.1f GB/s, decode bound %.1f t/s",
                                   t, bytes / 1e6, bw / 1e9, bw / bytes)
                 if json { printError(line) } else { print(line) }
                 for r in results where r.threads == t && r.test.hasPrefix("tg") {
-                    let l2 = String(format: "  %@ (%@): %.1f%% of the bandwidth bound", r.test, r.guard_, 100 * r.tps_mean / (bw / bytes))
+                    let key = "\(t) \(r.test) \(r.guard_)"
+                    let f = (boundFractions[key] ?? []).map { 100 * $0 }, b = (bandwidths[key] ?? []).map { $0 / 1e9 }
+                    let fm = f.reduce(0, +) / Double(max(1, f.count))
+                    let fsd = f.count > 1 ? (f.map { ($0 - fm) * ($0 - fm) }.reduce(0, +) / Double(f.count - 1)).squareRoot() : 0
+                    let l2 = String(format: "  %@ (%@): %.1f%% of the bandwidth bound above; per repetition, against the bandwidth measured just before it (%.1f–%.1f GB/s): %.1f%% ± %.1f%%",
+                                    r.test, r.guard_, 100 * r.tps_mean / (bw / bytes), b.min() ?? 0, b.max() ?? 0, fm, fsd)
                     if json { printError(l2) } else { print(l2) }
                 }
             }
         }
         if json { try printJSON(results) }
+    }
+
+    /// Times the LM head GEMV and the layers' GEMVs (q, k, v, o, gate, up, down of every layer, in order) on a
+    /// fixed random input, best of `reps` passes each, and prints GB/s of weights read: the kernel side of the
+    /// decode speed without attention, norms or sampling.
+    func printGEMVSpeeds(_ m: Gemma3Model, threads t: Int) {
+        let w = m.weights
+        guard w.output.type != .f32 else { return }
+        let width = max(w.output.columns, w.layers.map { max($0.o.columns, $0.down.columns) }.max() ?? 0)
+        let rows = max(w.output.rows, m.config.feedForwardSize)
+        let x = UnsafeMutablePointer<Float>.allocate(capacity: width)   // (width)
+        let y = UnsafeMutablePointer<Float>.allocate(capacity: rows)    // (rows)
+        defer { x.deallocate(); y.deallocate() }
+        var rng = SplitMix64(seed: 7)
+        for i in 0..<width { x[i] = Float(Int(rng.next() % 2001) - 1000) / 1000 }
+        let a = QuantizedActivations(capacity: width)
+        func best(_ body: () -> Void) -> Double {
+            body()
+            var s = Double.infinity
+            for _ in 0..<max(3, reps) {
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                body()
+                s = min(s, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            }
+            return s
+        }
+        let head = best { QuantizedGEMV.gemv(w.output, x, y, activations: a, threads: t) }
+        let body = best {
+            for l in w.layers {
+                for mat in [l.q, l.k, l.v, l.o, l.gate, l.up, l.down] { QuantizedGEMV.gemv(mat, x, y, activations: a, threads: t) }
+            }
+        }
+        // For each weight type of the layers, its first gate/up matrix again and again: it stays in the L2/L3
+        // cache, so this is the kernel's compute rate without DRAM.
+        var inCache: [String] = []
+        var seen: Set<String> = []
+        for mat in w.layers.flatMap({ [$0.gate, $0.up] }) where !seen.contains("\(mat.type)") {
+            seen.insert("\(mat.type)")
+            let runs = 50
+            let s = best { for _ in 0..<runs { QuantizedGEMV.gemv(mat, x, y, activations: a, threads: t) } }
+            inCache.append(String(format: "%@ %d×%d %.1f GB/s", "\(mat.type)", mat.rows, mat.columns, Double(mat.byteCount * runs) / s / 1e9))
+        }
+        let bodyBytes = w.layers.reduce(0) { $0 + [$1.q, $1.k, $1.v, $1.o, $1.gate, $1.up, $1.down].reduce(0) { $0 + $1.byteCount } }
+        let line = String(format: "threads %d: GEMV LM head (%@) %.1f MB in %.2f ms = %.1f GB/s; layers %.1f MB in %.2f ms = %.1f GB/s; in cache: %@",
+                          t, "\(w.output.type)", Double(w.output.byteCount) / 1e6, head * 1e3, Double(w.output.byteCount) / head / 1e9,
+                          Double(bodyBytes) / 1e6, body * 1e3, Double(bodyBytes) / body / 1e9, inCache.joined(separator: ", "))
+        if json { printError(line) } else { print(line) }
     }
 }

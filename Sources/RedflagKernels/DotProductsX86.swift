@@ -321,6 +321,161 @@ enum DotProductsX86 {
         return hsum(_mm256_add_ps(acc, accMin)) + tail
     }
 
+    // MARK: 4-bit rows with precomputed activation terms (`QuantizedGEMV` on rows of 8n or 8n + 4 blocks)
+    //
+    // The per-token terms of a group (activation scales, Q4_0's 8·Σx, Q4_1's d_x·Σx) are the same for every row,
+    // so `QuantizedActivations.fillGroupTerms` lays them out once per input in `groupOrder` and the row loop
+    // loads them as they are. Rows of 8n + 4 blocks (640 columns: the LM head, q/k/v, gate/up) are taken two at
+    // a time: row r's last four blocks and row r + 1's first four — adjacent in memory — form one full group
+    // (lanes 0, 1, 4, 5: row r; 2, 3, 6, 7: row r + 1) instead of two half-empty four-block tails. A row whose
+    // partner is outside the caller's range stands in for the partner with its own blocks and keeps only its
+    // lanes: every lane is computed from its own row's data and reduced in the same order, so a row's value is
+    // the same bit for bit whichever way the rows are split over threads.
+
+    /// Sums of the eight blocks of a group whose blocks 0…3 start at `p` (activations `x`) and blocks 4…7 at
+    /// `p4` (activations `x4`), lanes in `groupOrder`. For an ordinary group `p4 = p + 4·bytes`, `x4 = x + 128`.
+    @inline(__always) @usableFromInline
+    static func splitGroupSums(_ p: UnsafeRawPointer, _ p4: UnsafeRawPointer, bytes: Int,
+                               _ x: UnsafeRawPointer, _ x4: UnsafeRawPointer) -> __m256i {
+        // The adds stay in int16 until two lanes per block are left: a lane of `pairSums16` is at most
+        // 2·2·15·127 = 7 620 in magnitude, after two `vphaddw` 30 480 < 2¹⁵; one `vpmaddwd` then widens.
+        let h01 = _mm256_hadd_epi16(pairSums16(p, bytes: bytes, x), pairSums16(p + 2 &* bytes, bytes: bytes, x + 64))
+        let h23 = _mm256_hadd_epi16(pairSums16(p4, bytes: bytes, x4), pairSums16(p4 + 2 &* bytes, bytes: bytes, x4 + 64))
+        return _mm256_madd_epi16(_mm256_hadd_epi16(h01, h23), _mm256_set1_epi16(1))
+    }
+
+    /// `pairSums` before widening: int16 lanes 0…7 block b's, 8…15 block b + 1's partial sums.
+    @inline(__always) @usableFromInline
+    static func pairSums16(_ p: UnsafeRawPointer, bytes: Int, _ x: UnsafeRawPointer) -> __m256i {
+        let packed = _mm256_set_m128i(_mm_loadu_si128((p + bytes).assumingMemoryBound(to: __m128i.self)),
+                                      _mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self)))
+        let m = _mm256_set1_epi8(0x0F)
+        let lo = _mm256_and_si256(packed, m), hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), m)
+        return _mm256_add_epi16(_mm256_maddubs_epi16(lo, load32(x)), _mm256_maddubs_epi16(hi, load32(x + 32)))
+    }
+
+    /// The f16 scales (first two bytes) of a group's eight blocks, lanes in `groupOrder`, as floats.
+    @inline(__always) @usableFromInline
+    static func groupScales(_ p: UnsafeRawPointer, _ p4: UnsafeRawPointer, _ stride: Int) -> __m256 {
+        @inline(__always) func h(_ q: UnsafeRawPointer, _ k: Int) -> UInt16 { q.loadUnaligned(fromByteOffset: k &* stride, as: UInt16.self) }
+        let v = SIMD8<UInt16>(h(p, 0), h(p, 2), h(p4, 0), h(p4, 2), h(p, 1), h(p, 3), h(p4, 1), h(p4, 3))
+        return _mm256_cvtph_ps(unsafeBitCast(v, to: __m128i.self))
+    }
+
+    /// The four head bytes (Q4_1: scale, min) of a group's eight blocks, lanes in `groupOrder`.
+    @inline(__always) @usableFromInline
+    static func groupHeads(_ p: UnsafeRawPointer, _ p4: UnsafeRawPointer, _ stride: Int) -> __m256i {
+        @inline(__always) func h(_ q: UnsafeRawPointer, _ k: Int) -> Int32 { q.loadUnaligned(fromByteOffset: k &* stride, as: Int32.self) }
+        return _mm256_set_m128i(_mm_setr_epi32(h(p, 1), h(p, 3), h(p4, 1), h(p4, 3)), _mm_setr_epi32(h(p, 0), h(p, 2), h(p4, 0), h(p4, 2)))
+    }
+
+    /// One Q4_0 group (see `splitGroupSums`) with its terms at `s` (d_x) and `o` (8·Σx), added to `acc`.
+    @inline(__always) @usableFromInline
+    static func q4_0Group(_ p: UnsafeRawPointer, _ p4: UnsafeRawPointer, _ x: UnsafeRawPointer, _ x4: UnsafeRawPointer,
+                          _ s: UnsafePointer<Float>, _ o: UnsafePointer<Int32>, _ acc: __m256) -> __m256 {
+        prefetch(p, bytes: 8 &* 18)
+        let q = _mm256_sub_epi32(splitGroupSums(p + 2, p4 + 2, bytes: 18, x, x4), load32(UnsafeRawPointer(o)))
+        return _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_mul_ps(groupScales(p, p4, 18), _mm256_loadu_ps(s)), acc)
+    }
+
+    /// One Q4_1 group with its terms at `s` (d_x) and `t` (d_x·Σx), added to `acc` (scale terms) and `accMin`.
+    @inline(__always) @usableFromInline
+    static func q4_1Group(_ p: UnsafeRawPointer, _ p4: UnsafeRawPointer, _ x: UnsafeRawPointer, _ x4: UnsafeRawPointer,
+                          _ s: UnsafePointer<Float>, _ t: UnsafePointer<Float>, _ acc: inout __m256, _ accMin: inout __m256) {
+        prefetch(p, bytes: 8 &* 20)
+        let (d, m) = scalesAndMins(groupHeads(p, p4, 20))
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(splitGroupSums(p + 4, p4 + 4, bytes: 20, x, x4)), _mm256_mul_ps(d, _mm256_loadu_ps(s)), acc)
+        accMin = _mm256_fmadd_ps(m, _mm256_loadu_ps(t), accMin)
+    }
+
+    /// Terms of an activation vector for the row kernels below (pointers into `QuantizedActivations`).
+    @usableFromInline
+    struct GroupTerms {
+        @usableFromInline let x: UnsafeRawPointer            // `pairedBlocks`
+        @usableFromInline let scales: UnsafePointer<Float>   // `groupScales`
+        @usableFromInline let offsets: UnsafePointer<Int32>  // `groupOffsets`
+        @usableFromInline let minTerms: UnsafePointer<Float> // `groupMinTerms`
+        @inlinable init(_ a: QuantizedActivations) {
+            x = UnsafeRawPointer(a.pairedBlocks)
+            scales = UnsafePointer(a.groupScales)
+            offsets = UnsafePointer(a.groupOffsets)
+            minTerms = UnsafePointer(a.groupMinTerms)
+        }
+    }
+
+    /// Rows `range` of `W·x` for a Q4_0 or Q4_1 matrix whose rows have 8n or 8n + 4 blocks (`rowKernelApplies`).
+    @inline(__always) @usableFromInline
+    static func rows4(_ type: TensorType, _ base: UnsafeRawPointer, rowBytes: Int, blocks: Int, _ a: GroupTerms,
+                      _ y: UnsafeMutablePointer<Float>, _ range: Range<Int>) {
+        let n = blocks >> 3
+        let bb = type == .q4_0 ? 18 : 20
+        let x = a.x, s = a.scales, o = a.offsets, t = a.minTerms
+        // Lanes 0, 1, 4, 5 of a row-joining group belong to its first row.
+        let firstRow = _mm256_castsi256_ps(_mm256_setr_epi32(-1, -1, 0, 0, -1, -1, 0, 0))
+        let zero = _mm256_setzero_ps()
+
+        /// Full groups of one row starting at block `first` (0 or 4), `count` of them.
+        @inline(__always) func groups(_ row: UnsafeRawPointer, first: Int, count: Int) -> __m256 {
+            var acc = zero, accMin = zero
+            var g = 0
+            while g < count {
+                let b = first &+ g &* 8
+                let p = row + b &* bb, xb = x + b &* 32
+                let slot = b >> 2
+                if type == .q4_0 {
+                    acc = q4_0Group(p, p + 4 &* bb, xb, xb + 128, s + slot &* 8, o + slot &* 8, acc)
+                } else {
+                    q4_1Group(p, p + 4 &* bb, xb, xb + 128, s + slot &* 8, t + slot &* 8, &acc, &accMin)
+                }
+                g &+= 1
+            }
+            return _mm256_add_ps(acc, accMin)
+        }
+
+        /// The row-joining group: `tail` = the first row's last four blocks, `head` = the next row's first four.
+        @inline(__always) func joined(_ tail: UnsafeRawPointer, _ xTail: UnsafeRawPointer, _ head: UnsafeRawPointer) -> __m256 {
+            let slot = QuantizedActivations.straddleSlot(blocks: blocks) &* 8
+            if type == .q4_0 { return q4_0Group(tail, head, xTail, x, s + slot, o + slot, zero) }
+            var acc = zero, accMin = zero
+            q4_1Group(tail, head, xTail, x, s + slot, t + slot, &acc, &accMin)
+            return _mm256_add_ps(acc, accMin)
+        }
+
+        var r = range.lowerBound
+        if blocks & 7 == 0 {
+            while r < range.upperBound {
+                y[r] = hsum(groups(base + r &* rowBytes, first: 0, count: n))
+                r &+= 1
+            }
+            return
+        }
+        let tailBytes = (blocks &- 4) &* bb, xTail = x + (blocks &- 4) &* 32
+        if r & 1 == 1 && r < range.upperBound {   // second row of a pair whose first row is not ours
+            let row = base + r &* rowBytes
+            let j = joined(row, x, row)
+            y[r] = hsum(_mm256_add_ps(groups(row, first: 4, count: n), _mm256_andnot_ps(firstRow, j)))
+            r &+= 1
+        }
+        while r &+ 2 <= range.upperBound {
+            let rowA = base + r &* rowBytes, rowB = rowA + rowBytes
+            let a0 = groups(rowA, first: 0, count: n)
+            let j = joined(rowA + tailBytes, xTail, rowB)
+            let b0 = groups(rowB, first: 4, count: n)
+            y[r] = hsum(_mm256_add_ps(a0, _mm256_and_ps(firstRow, j)))
+            y[r &+ 1] = hsum(_mm256_add_ps(b0, _mm256_andnot_ps(firstRow, j)))
+            r &+= 2
+        }
+        if r < range.upperBound {   // first row of a pair whose second row is not ours
+            let rowA = base + r &* rowBytes
+            let j = joined(rowA + tailBytes, xTail, rowA + tailBytes)
+            y[r] = hsum(_mm256_add_ps(groups(rowA, first: 0, count: n), _mm256_and_ps(firstRow, j)))
+        }
+    }
+
+    /// Whether `rows4` takes rows of `blocks` blocks.
+    @inlinable
+    static func rowKernelApplies(blocks: Int) -> Bool { blocks & 7 == 0 || (blocks & 7 == 4) }
+
     @inline(__always) @usableFromInline
     static func total(_ a: __m256, _ b: __m256, _ c: __m128) -> Float {
         let s = unsafeBitCast(_mm256_add_ps(a, b), to: SIMD8<Float>.self)

@@ -16,6 +16,17 @@ public final class QuantizedActivations: @unchecked Sendable {
     /// `[x₂ₚ[0…15], x₂ₚ₊₁[0…15], x₂ₚ[16…31], x₂ₚ₊₁[16…31]]`; an odd last block stays in natural order. Filled on
     /// AVX2 builds by `quantize(_:_:forOneToken:)` with `forOneToken` (the GEMV input), empty otherwise.
     public let pairedBlocks: UnsafeMutablePointer<Int8>   // (capacity)
+    /// Per-token terms of the x86-64 AVX2 4-bit kernels, laid out the way those kernels take them: slot k
+    /// (k ≤ blocks/4) is the eight-block group starting at block 4k, lane j ↔ block 4k + `groupOrder[j]`
+    /// (`[0, 2, 4, 6, 1, 3, 5, 7]`, zero past the last block); the slot after them (`straddleSlot`) is the group
+    /// that joins the last four blocks of one row to the first four of the next (rows of 8n + 4 blocks):
+    /// lanes `[n₄, n₄+2, 0, 2, n₄+1, n₄+3, 1, 3]`, n₄ = blocks − 4. Filled on AVX2 builds for one-token input.
+    public let groupScales: UnsafeMutablePointer<Float>   // (slots × 8): d_x
+    public let groupOffsets: UnsafeMutablePointer<Int32>  // (slots × 8): 8·Σx (Q4_0's −8 offset)
+    public let groupMinTerms: UnsafeMutablePointer<Float> // (slots × 8): d_x·Σx (Q4_1's min term)
+    /// Slot of the row-joining group (see `groupScales`) for rows of `blocks` blocks.
+    @inlinable
+    public static func straddleSlot(blocks: Int) -> Int { blocks / 4 + 1 }
     /// What this build's `DotProducts` kernel for weights of `type` reads: on x86-64 AVX2 builds
     /// (`DotProductsX86`) `values` for Q8_0 and `pairedBlocks` for the 4-bit types; `pairs` otherwise.
     public func kernelInput(for type: TensorType) -> UnsafeRawPointer {
@@ -35,6 +46,10 @@ public final class QuantizedActivations: @unchecked Sendable {
         sums = .allocate(capacity: capacity / 32)
         pairs = .allocate(capacity: capacity)
         pairedBlocks = .allocate(capacity: capacity)
+        let slots = Self.straddleSlot(blocks: capacity / 32) + 1
+        groupScales = .allocate(capacity: slots * 8)
+        groupOffsets = .allocate(capacity: slots * 8)
+        groupMinTerms = .allocate(capacity: slots * 8)
     }
 
     deinit {
@@ -43,6 +58,35 @@ public final class QuantizedActivations: @unchecked Sendable {
         sums.deallocate()
         pairs.deallocate()
         pairedBlocks.deallocate()
+        groupScales.deallocate()
+        groupOffsets.deallocate()
+        groupMinTerms.deallocate()
+    }
+
+    /// Fills `groupScales`, `groupOffsets` and `groupMinTerms` from `scales` and `sums` (one-token input).
+    func fillGroupTerms(blocks: Int) {
+        /// Block of lane j within a group: `groupOrder` = [0, 2, 4, 6, 1, 3, 5, 7].
+        @inline(__always) func lane(_ j: Int) -> Int { (j & 3) &* 2 &+ (j >> 2) }
+        @inline(__always) func put(slot: Int, lane j: Int, block b: Int) {
+            let i = slot &* 8 &+ j
+            if b < blocks {
+                groupScales[i] = scales[b]
+                groupOffsets[i] = 8 &* sums[b]
+                groupMinTerms[i] = scales[b] * Float(sums[b])
+            } else {
+                groupScales[i] = 0
+                groupOffsets[i] = 0
+                groupMinTerms[i] = 0
+            }
+        }
+        for k in 0...(blocks / 4) {
+            for j in 0..<8 { put(slot: k, lane: j, block: 4 &* k &+ lane(j)) }
+        }
+        let s = Self.straddleSlot(blocks: blocks), tail = blocks - 4
+        for j in 0..<8 {
+            let g = lane(j)   // 0…3: the first row's last four blocks; 4…7: the next row's first four
+            put(slot: s, lane: j, block: tail >= 0 ? (g < 4 ? tail &+ g : g &- 4) : blocks)
+        }
     }
 
     /// Quantizes `n` floats (a multiple of 32): per block d = max|x|/127, q = round(x/d) (ties away from zero),
@@ -69,6 +113,7 @@ public final class QuantizedActivations: @unchecked Sendable {
                 b &+= 2
             }
             if b < blocks { (out + b &* 32).copyMemory(from: raw + b &* 32, byteCount: 32) }
+            fillGroupTerms(blocks: blocks)
         }
         #else
         let raw = UnsafeRawPointer(x)

@@ -57,6 +57,12 @@ public enum QuantizedGEMV {
         let xq = a.kernelInput(for: w.type), xs = UnsafePointer(a.scales), xsum = UnsafePointer(a.sums)
         let base = w.data, stride = w.rowBytes
         let lo = range.lowerBound, hi = range.upperBound
+        #if arch(x86_64) && REDFLAG_AVX2
+        if w.type == .q4_0 || w.type == .q4_1, DotProductsX86.rowKernelApplies(blocks: blocks) {
+            DotProductsX86.rows4(w.type, base, rowBytes: stride, blocks: blocks, .init(a), y, range)
+            return
+        }
+        #endif
         switch w.type {
         case .q8_0:
             for r in lo..<hi { y[r] = DotProducts.q8_0(xq, row: base + r * stride, xs, blocks: blocks) }
