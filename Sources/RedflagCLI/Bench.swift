@@ -213,12 +213,12 @@ struct Bench: ParsableCommand {
                 for mat in [l.q, l.k, l.v, l.o, l.gate, l.up, l.down] { QuantizedGEMV.gemv(mat, x, y, activations: a, threads: t) }
             }
         }
-        // For each weight type of the layers, its first gate/up matrix again and again: it stays in the L2/L3
-        // cache, so this is the kernel's compute rate without DRAM.
+        // For each weight type and row width of the layers, the first such matrix again and again: it stays in
+        // the L2/L3 cache, so this is the kernel's compute rate without DRAM.
         var inCache: [String] = []
         var seen: Set<String> = []
-        for mat in w.layers.flatMap({ [$0.gate, $0.up] }) where !seen.contains("\(mat.type)") {
-            seen.insert("\(mat.type)")
+        for mat in w.layers.flatMap({ [$0.q, $0.o, $0.gate, $0.down] }) where !seen.contains("\(mat.type) \(mat.columns)") {
+            seen.insert("\(mat.type) \(mat.columns)")
             let runs = 50
             let s = best { for _ in 0..<runs { QuantizedGEMV.gemv(mat, x, y, activations: a, threads: t) } }
             inCache.append(String(format: "%@ %d×%d %.1f GB/s", "\(mat.type)", mat.rows, mat.columns, Double(mat.byteCount * runs) / s / 1e9))

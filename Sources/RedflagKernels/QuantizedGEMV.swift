@@ -1,5 +1,7 @@
 /// `y = W·x` for one token with integer kernels: `x` is quantized to int8 blocks once, then output rows are
-/// split across threads and each row is one `DotProducts` call.
+/// split across threads and each row is one `DotProducts` call — except 4-bit rows of 8n or 8n + 4 blocks on
+/// x86-64 AVX2 builds, which go through `DotProductsX86.rows4` (two rows at a time for 8n + 4; the same value
+/// for a row whatever the split).
 public enum QuantizedGEMV {
     /// Rows per scheduling unit (keeps each thread's range contiguous and cache-line friendly).
     public static let rowGranule = 16

@@ -61,6 +61,10 @@ def parse_args():
     ap.add_argument("--alpha-rf", type=float, default=1.0)
     ap.add_argument("--alpha-after", type=float, default=1.0)
     ap.add_argument("--alpha-benign", type=float, default=1.0)
+    ap.add_argument("--alpha-noflag", type=float, default=0.0,
+                    help="weight of an extra benign term, -log(1 - max p(<rf>)) over each benign example's KL positions: "
+                         "the evaluation scores a response by its largest p(<rf>), which the KL term (an average) "
+                         "lets spike; 0 (the default) leaves METHOD.md's three terms as they are")
     ap.add_argument("--rf-k", type=int, default=0, help="first response position of L_rf (k)")
     ap.add_argument("--kl-positions", type=int, default=32)
     ap.add_argument("--rf-positions", type=int, default=32)
@@ -217,16 +221,22 @@ def step_loss(model, harm, ben, args, rng, autocast):
     for _, p, _ in after_sel:
         l_after.append(kl_ref_policy((p_ref[r:r + len(p)], neg_ent[r:r + len(p)]), lp[o:o + len(p)]))
         o += len(p); r += len(p)
+    l_nf = []
     for _, p, _ in ben_sel:
         l_ben.append(kl_ref_policy((p_ref[r:r + len(p)], neg_ent[r:r + len(p)]), lp[o:o + len(p)]))
-        ben_rf.append(lp[o:o + len(p), rc.RF_ID].exp().max().item())
+        top = lp[o:o + len(p), rc.RF_ID].max()   # log of the largest p(<rf>) over the example's positions
+        ben_rf.append(top.exp().item())
+        l_nf.append(-torch.log((-torch.expm1(top)).clamp_min(1e-6)))   # -log(1 - max p)
         o += len(p); r += len(p)
 
     L_rf = torch.stack(l_rf).mean() if l_rf else lp.new_zeros(())
     L_after = torch.stack(l_after).mean() if l_after else lp.new_zeros(())
     L_ben = torch.stack(l_ben).mean() if l_ben else lp.new_zeros(())
+    L_nf = torch.stack(l_nf).mean() if l_nf else lp.new_zeros(())
     loss = args.alpha_rf * L_rf + args.alpha_after * L_after + args.alpha_benign * L_ben
-    terms = dict(L=loss.item(), L_rf=L_rf.item(), L_after=L_after.item(), L_benign=L_ben.item(),
+    if args.alpha_noflag > 0:
+        loss = loss + args.alpha_noflag * L_nf
+    terms = dict(L=loss.item(), L_rf=L_rf.item(), L_after=L_after.item(), L_benign=L_ben.item(), L_noflag=L_nf.item(),
                  p_rf_first=sum(rf_p_first) / max(1, len(rf_p_first)),
                  p_rf_at_i=sum(rf_p_last) / max(1, len(rf_p_last)),
                  p_rf_benign_max=max(ben_rf) if ben_rf else 0.0)
@@ -358,7 +368,7 @@ def main():
         (lambda: torch.autocast("cpu", enabled=False))
     rc.log(f"training steps {step0}..{args.steps}: {args.harmful_per_step} harmful + {args.benign_per_step} benign "
            f"per step, max_len {args.max_len}, kl_positions {args.kl_positions}, rf_positions {args.rf_positions}, "
-           f"alphas rf/after/benign {args.alpha_rf}/{args.alpha_after}/{args.alpha_benign}, "
+           f"alphas rf/after/benign {args.alpha_rf}/{args.alpha_after}/{args.alpha_benign} (noflag {args.alpha_noflag}), "
            f"precision {args.precision}, threads {args.threads}")
     t_start, tok_done, ema = time.time(), 0, None
     model.train()
@@ -391,7 +401,7 @@ def main():
             el = time.time() - t_start
             eta = ema * (args.steps - step - 1)
             rc.log(f"step {step + 1}/{args.steps} L {terms['L']:.4f} L_rf {terms['L_rf']:.4f} "
-                   f"L_after {terms['L_after']:.4f} L_benign {terms['L_benign']:.4f} | p_rf first {terms['p_rf_first']:.3f} "
+                   f"L_after {terms['L_after']:.4f} L_benign {terms['L_benign']:.4f} L_noflag {terms['L_noflag']:.3f} | p_rf first {terms['p_rf_first']:.3f} "
                    f"at_i {terms['p_rf_at_i']:.3f} benign_max {terms['p_rf_benign_max']:.4f} | gn {gn:.2f} "
                    f"| {dt:.2f}s/step {tok_done / el:.0f} tok/s | elapsed {el / 60:.1f}m ETA {eta / 60:.1f}m")
         if args.val_every and (step + 1) % args.val_every == 0:
