@@ -146,8 +146,7 @@ struct Bench: ParsableCommand {
                 }
                 for gd in guardList {
                     let s = samples[gd]!
-                    let mean = s.reduce(0, +) / Double(s.count)
-                    let sd = s.count > 1 ? (s.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(s.count - 1)).squareRoot() : 0
+                    let (mean, sd) = Self.meanAndSD(s)
                     results.append(Result(test: name, threads: t, tps_mean: mean, tps_sd: sd, guard_: gd))
                     if !json {
                         print(String(format: "| %@ | %.2f MiB | %.2f M | %@ | %d | %@ | %@ | %.2f ± %.2f |",
@@ -165,15 +164,14 @@ struct Bench: ParsableCommand {
             if gemv { printGEMVSpeeds(m, threads: t) }
             if bandwidth {
                 let bw = probe?.measure(threads: t) ?? Bandwidth.measure(threads: t)
-                let bytes = Double(m.weights.bytesReadPerToken)
+                let bytes = bytesPerToken
                 let line = String(format: "threads %d: weights read per token %.1f MB, read bandwidth %.1f GB/s, decode bound %.1f t/s",
                                   t, bytes / 1e6, bw / 1e9, bw / bytes)
                 if json { printError(line) } else { print(line) }
                 for r in results where r.threads == t && r.test.hasPrefix("tg") {
                     let key = "\(t) \(r.test) \(r.guard_)"
                     let f = (boundFractions[key] ?? []).map { 100 * $0 }, b = (bandwidths[key] ?? []).map { $0 / 1e9 }
-                    let fm = f.reduce(0, +) / Double(max(1, f.count))
-                    let fsd = f.count > 1 ? (f.map { ($0 - fm) * ($0 - fm) }.reduce(0, +) / Double(f.count - 1)).squareRoot() : 0
+                    let (fm, fsd) = Self.meanAndSD(f)
                     let l2 = String(format: "  %@ (%@): %.1f%% of the bandwidth bound above; per repetition, against the bandwidth measured just before it (%.1f–%.1f GB/s): %.1f%% ± %.1f%%",
                                     r.test, r.guard_, 100 * r.tps_mean / (bw / bytes), b.min() ?? 0, b.max() ?? 0, fm, fsd)
                     if json { printError(l2) } else { print(l2) }
@@ -181,6 +179,13 @@ struct Bench: ParsableCommand {
             }
         }
         if json { try printJSON(results) }
+    }
+
+    /// Mean and sample standard deviation (0 for fewer than two samples; mean 0 for none).
+    static func meanAndSD(_ v: [Double]) -> (Double, Double) {
+        let mean = v.reduce(0, +) / Double(max(1, v.count))
+        let sd = v.count > 1 ? (v.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(v.count - 1)).squareRoot() : 0
+        return (mean, sd)
     }
 
     /// Times the LM head GEMV and the layers' GEMVs (q, k, v, o, gate, up, down of every layer, in order) on a

@@ -175,12 +175,7 @@ enum DotProductsX86 {
     /// `x` at the pair's 64 paired activation bytes.
     @inline(__always) @usableFromInline
     static func pairSums(_ p: UnsafeRawPointer, bytes: Int, _ x: UnsafeRawPointer) -> __m256i {
-        let packed = _mm256_set_m128i(_mm_loadu_si128((p + bytes).assumingMemoryBound(to: __m128i.self)),
-                                      _mm_loadu_si128(p.assumingMemoryBound(to: __m128i.self)))
-        let m = _mm256_set1_epi8(0x0F)
-        let lo = _mm256_and_si256(packed, m), hi = _mm256_and_si256(_mm256_srli_epi16(packed, 4), m)
-        let s = _mm256_add_epi16(_mm256_maddubs_epi16(lo, load32(x)), _mm256_maddubs_epi16(hi, load32(x + 32)))
-        return _mm256_madd_epi16(s, _mm256_set1_epi16(1))
+        _mm256_madd_epi16(pairSums16(p, bytes: bytes, x), _mm256_set1_epi16(1))
     }
 
     /// Sums of eight blocks starting at `p` (packed nibbles), lanes in `groupOrder`.
@@ -414,11 +409,11 @@ enum DotProductsX86 {
         let firstRow = _mm256_castsi256_ps(_mm256_setr_epi32(-1, -1, 0, 0, -1, -1, 0, 0))
         let zero = _mm256_setzero_ps()
 
-        /// Full groups of one row starting at block `first` (0 or 4), `count` of them.
-        @inline(__always) func groups(_ row: UnsafeRawPointer, first: Int, count: Int) -> __m256 {
+        /// The n full groups of one row starting at block `first` (0 or 4).
+        @inline(__always) func groups(_ row: UnsafeRawPointer, first: Int) -> __m256 {
             var acc = zero, accMin = zero
             var g = 0
-            while g < count {
+            while g < n {
                 let b = first &+ g &* 8
                 let p = row + b &* bb, xb = x + b &* 32
                 let slot = b >> 2
@@ -444,7 +439,7 @@ enum DotProductsX86 {
         var r = range.lowerBound
         if blocks & 7 == 0 {
             while r < range.upperBound {
-                y[r] = hsum(groups(base + r &* rowBytes, first: 0, count: n))
+                y[r] = hsum(groups(base + r &* rowBytes, first: 0))
                 r &+= 1
             }
             return
@@ -453,14 +448,14 @@ enum DotProductsX86 {
         if r & 1 == 1 && r < range.upperBound {   // second row of a pair whose first row is not ours
             let row = base + r &* rowBytes
             let j = joined(row, x, row)
-            y[r] = hsum(_mm256_add_ps(groups(row, first: 4, count: n), _mm256_andnot_ps(firstRow, j)))
+            y[r] = hsum(_mm256_add_ps(groups(row, first: 4), _mm256_andnot_ps(firstRow, j)))
             r &+= 1
         }
         while r &+ 2 <= range.upperBound {
             let rowA = base + r &* rowBytes, rowB = rowA + rowBytes
-            let a0 = groups(rowA, first: 0, count: n)
+            let a0 = groups(rowA, first: 0)
             let j = joined(rowA + tailBytes, xTail, rowB)
-            let b0 = groups(rowB, first: 4, count: n)
+            let b0 = groups(rowB, first: 4)
             y[r] = hsum(_mm256_add_ps(a0, _mm256_and_ps(firstRow, j)))
             y[r &+ 1] = hsum(_mm256_add_ps(b0, _mm256_andnot_ps(firstRow, j)))
             r &+= 2
@@ -468,7 +463,7 @@ enum DotProductsX86 {
         if r < range.upperBound {   // first row of a pair whose second row is not ours
             let rowA = base + r &* rowBytes
             let j = joined(rowA + tailBytes, xTail, rowA + tailBytes)
-            y[r] = hsum(_mm256_add_ps(groups(rowA, first: 0, count: n), _mm256_and_ps(firstRow, j)))
+            y[r] = hsum(_mm256_add_ps(groups(rowA, first: 0), _mm256_and_ps(firstRow, j)))
         }
     }
 
