@@ -75,8 +75,9 @@ def read_dna(z: zipfile.ZipFile) -> list[tuple[str, str]]:
 
 
 @torch.no_grad()
-def continue_all(model, renderer, items, new_tokens: int, batch: int, seed: int):
-    """Sample `new_tokens` at T=1 after each item's prompt (+ its compliance start); left-padded batches."""
+def continue_all(model, renderer, items, new_tokens: int, batch: int, seed: int, greedy: bool = False):
+    """Sample `new_tokens` at T=1 (or take the argmax: `greedy`) after each item's prompt (+ its compliance
+    start); left-padded batches."""
     g = torch.Generator().manual_seed(seed)
     for b0 in range(0, len(items), batch):
         chunk = items[b0:b0 + batch]
@@ -93,7 +94,8 @@ def continue_all(model, renderer, items, new_tokens: int, batch: int, seed: int)
         logits = out.logits[:, -1]
         for _ in range(new_tokens):
             logits[:, rc.RF_ID] = -float("inf")
-            nxt = torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=g)  # (B, 1)
+            nxt = (logits.argmax(-1, keepdim=True) if greedy
+                   else torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=g))  # (B, 1)
             gen.append(nxt)
             mask = torch.cat([mask, torch.ones_like(nxt)], 1)
             pos = pos[:, -1:] + 1

@@ -91,6 +91,10 @@ def parse_args():
     ap.add_argument("--contextual", default="",
                     help="JSONL from contextual_data.py (a benign passage, then the request) added to the training rows; "
                          "harmful ones are the harmful-mix source 'ctx', benign ones the benign-mix source 'contextual'")
+    ap.add_argument("--self-continued", default="",
+                    help="comma-separated JSONL files from self_continuations.py (train prompts continued by the base model) "
+                         "added to the training rows: benign ones form the benign-mix source 'selfbenign', harmful ones "
+                         "join the harmful-mix source 'self'")
     ap.add_argument("--max-prompt-contextual", type=int, default=256,
                     help="prompt tokens kept of a contextual row (its request is at the end)")
     ap.add_argument("--harmful-mix", default="pairs:1.0",
@@ -292,6 +296,8 @@ def main():
         train_rows += rc.read_jsonl(data / "extra_train.jsonl")
     if args.contextual:
         train_rows += rc.read_jsonl(Path(args.contextual))
+    for path in filter(None, args.self_continued.split(",")):
+        train_rows += rc.read_jsonl(Path(path))
     train = tokenize(train_rows, renderer, args)
     val = tokenize(rc.read_jsonl(data / "validation.jsonl"), renderer, args)
     harm_ids = {r["id"] for r in train_rows if r["kind"] == "harmful"}
