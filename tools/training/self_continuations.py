@@ -31,6 +31,7 @@ import json
 import random
 import sys
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 import torch
 
@@ -56,10 +57,23 @@ def harmful_items(data: Path, count: int, rng: random.Random) -> list[dict]:
             for r in rows[:count]]
 
 
+class Side(NamedTuple):
+    items: Callable[[Path, int, random.Random], list[dict]]
+    rows: str        # output file under --data
+    manifest: str    # manifest file next to this script
+    decoding: str
+
+
+SIDES = {
+    "benign": Side(benign_items, "selfbenign_train.jsonl", "selfbenign_manifest.json", "half greedy, half temperature 1"),
+    "harmful": Side(harmful_items, "selfharm_greedy_train.jsonl", "selfharm_manifest.json", "greedy"),
+}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(rc.DATA_DIR))
-    ap.add_argument("--side", choices=("benign", "harmful"), default="benign")
+    ap.add_argument("--side", choices=tuple(SIDES), default="benign")
     ap.add_argument("--seed", type=int, default=8765)
     ap.add_argument("--count", type=int, default=1200, help="train prompts to continue")
     ap.add_argument("--new-tokens", type=int, default=40)
@@ -71,7 +85,8 @@ def main():
     rng = random.Random(args.seed)
     data = Path(args.data)
 
-    items = (benign_items if args.side == "benign" else harmful_items)(data, args.count, rng)
+    side = SIDES[args.side]
+    items = side.items(data, args.count, rng)
     for it in items:
         it["prefix"] = ""
     rc.log(f"{len(items)} {args.side} train prompts ({sum(i['greedy'] for i in items)} greedy)")
@@ -84,8 +99,7 @@ def main():
         if part:
             continue_all(model, renderer, part, args.new_tokens, args.batch, args.seed, greedy=greedy)
 
-    name = "selfbenign_train.jsonl" if args.side == "benign" else "selfharm_greedy_train.jsonl"
-    out = Path(args.out) if args.out else data / name
+    out = Path(args.out) if args.out else data / side.rows
     kept = 0
     with open(out, "w") as f:
         for it in items:
@@ -98,10 +112,8 @@ def main():
     manifest = dict(description=f"{args.side.capitalize()} train prompts continued by the base model "
                                 "(tools/training/self_continuations.py)",
                     side=args.side, seed=args.seed, count=len(items), kept=kept, new_tokens=args.new_tokens,
-                    decoding="half greedy, half temperature 1" if args.side == "benign" else "greedy",
-                    source_split="train")
-    mname = "selfbenign_manifest.json" if args.side == "benign" else "selfharm_manifest.json"
-    (Path(__file__).resolve().parent / mname).write_text(json.dumps(manifest, indent=1) + "\n")
+                    decoding=side.decoding, source_split="train")
+    (Path(__file__).resolve().parent / side.manifest).write_text(json.dumps(manifest, indent=1) + "\n")
     rc.log(f"wrote {out}: {kept} rows")
 
 
