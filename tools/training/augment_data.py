@@ -75,10 +75,12 @@ def read_dna(z: zipfile.ZipFile) -> list[tuple[str, str]]:
 
 
 @torch.no_grad()
-def continue_all(model, renderer, items, new_tokens: int, batch: int, seed: int, greedy: bool = False):
+def continue_all(model, renderer, items, new_tokens: int, batch: int, seed: int, greedy: bool = False,
+                 device: str = "cpu"):
     """Sample `new_tokens` at T=1 (or take the argmax: `greedy`) after each item's prompt (+ its compliance
-    start); left-padded batches."""
-    g = torch.Generator().manual_seed(seed)
+    start); left-padded batches on `device` (the model must be there; samples depend on the device's
+    random generator, so a CUDA run draws other continuations than a CPU run with the same seed)."""
+    g = torch.Generator(device=device).manual_seed(seed)
     for b0 in range(0, len(items), batch):
         chunk = items[b0:b0 + batch]
         seqs = []
@@ -88,6 +90,7 @@ def continue_all(model, renderer, items, new_tokens: int, batch: int, seed: int,
         T = max(len(s) for s in seqs)
         ids = torch.tensor([[0] * (T - len(s)) + s for s in seqs])
         mask = torch.tensor([[0] * (T - len(s)) + [1] * len(s) for s in seqs])
+        ids, mask = ids.to(device), mask.to(device)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         out = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
         past, gen = out.past_key_values, []

@@ -170,7 +170,7 @@ class RedFlagModel(nn.Module):
             self.add_module(f"lora_{i}", m)
         E = base.model.embed_tokens.weight  # (V, D)
         self.rf_row = nn.Parameter(E[RF_ID].detach().clone().float())
-        self.rf_row_ref = E[RF_ID].detach().clone().float()
+        self.register_buffer("rf_row_ref", E[RF_ID].detach().clone().float(), persistent=False)
         self._E_bf16 = None  # (V, D) bf16 copy for the LM head under autocast, made once
 
     def E_for(self, dtype):
@@ -206,10 +206,11 @@ class RedFlagModel(nn.Module):
     def logits(self, h, policy: bool = True):
         """h (N, D) -> logits (N, V) with column RF_ID from the policy / reference row."""
         row = self.rf_row if policy else self.rf_row_ref
-        h = h.to(torch.get_autocast_dtype("cpu") if torch.is_autocast_enabled("cpu") else self.E.dtype)
+        dev = h.device.type
+        h = h.to(torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else self.E.dtype)
         lg = F.linear(h, self.E_for(h.dtype))  # (N, V)
         rf = h @ row.to(h.dtype)  # (N,)
-        idx = torch.full((h.shape[0], 1), RF_ID, dtype=torch.long)
+        idx = torch.full((h.shape[0], 1), RF_ID, dtype=torch.long, device=h.device)
         return lg.scatter(1, idx, rf[:, None])  # one copy; cheaper backward than slicing + cat
 
     def rf_logprob(self, h, policy: bool = True):
@@ -235,3 +236,40 @@ class RedFlagModel(nn.Module):
 def read_jsonl(path):
     with open(path, encoding="utf-8") as f:
         return [json.loads(l) for l in f if l.strip()]
+
+
+def to_cpu(sd):
+    """A state dict with every tensor on the CPU (checkpoints are device-independent)."""
+    return {k: v.detach().cpu() for k, v in sd.items()}
+
+
+def adapter_from_gguf(path):
+    """Read an exported adapter (export_adapter.py) back -> (state dict, rank, alpha).
+
+    The inverse of the export: `<name>.lora_a` (r, in), `<name>.lora_b` (out, r) and
+    `token_embd.weight.rf_row` (D,) become the keys of RedFlagModel.adapter_state().
+    """
+    import gguf
+    import numpy as np
+    r = gguf.GGUFReader(str(path))
+    alpha = float(r.fields["adapter.lora.alpha"].parts[r.fields["adapter.lora.alpha"].data[0]][0])
+    sd, rank = {}, None
+    for t in r.tensors:
+        a = torch.from_numpy(np.array(t.data, dtype=np.float32))
+        if t.name == "token_embd.weight.rf_row":
+            sd["rf_row"] = a.reshape(-1)
+        elif t.name.endswith(".lora_a") or t.name.endswith(".lora_b"):
+            sd[t.name] = a
+            if t.name.endswith(".lora_a"):
+                rank = a.shape[0]
+    if "rf_row" not in sd or rank is None:
+        raise ValueError(f"{path}: not a red-flag adapter (needs lora_a/lora_b tensors and token_embd.weight.rf_row)")
+    return sd, rank, alpha
+
+
+def load_adapter_file(path):
+    """A checkpoint .pt (train.py) or an exported .gguf adapter -> (state dict, rank, alpha)."""
+    if str(path).endswith(".gguf"):
+        return adapter_from_gguf(path)
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    return ck["adapter"], int(ck["args"]["rank"]), float(ck["args"]["lora_alpha"])

@@ -79,7 +79,9 @@ def main():
     ap.add_argument("--new-tokens", type=int, default=40)
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (other T = 1 samples than a CPU run draws)")
     ap.add_argument("--out", default="", help="default: DATA/selfbenign_train.jsonl or DATA/selfharm_greedy_train.jsonl")
+    ap.add_argument("--manifest", default="", help="where the manifest goes (default: next to this script, the committed one)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rng = random.Random(args.seed)
@@ -93,11 +95,12 @@ def main():
 
     tok = rc.load_tokenizer()
     renderer = rc.ChatRenderer(tok)
-    model = rc.load_base(torch.float32)
+    model = rc.load_base(torch.float32).to(args.device)
     for greedy in (True, False):
         part = [i for i in items if i["greedy"] == greedy]
         if part:
-            continue_all(model, renderer, part, args.new_tokens, args.batch, args.seed, greedy=greedy)
+            continue_all(model, renderer, part, args.new_tokens, args.batch, args.seed, greedy=greedy,
+                         device=args.device)
 
     out = Path(args.out) if args.out else data / side.rows
     kept = 0
@@ -112,8 +115,9 @@ def main():
     manifest = dict(description=f"{args.side.capitalize()} train prompts continued by the base model "
                                 "(tools/training/self_continuations.py)",
                     side=args.side, seed=args.seed, count=len(items), kept=kept, new_tokens=args.new_tokens,
-                    decoding=side.decoding, source_split="train")
-    (Path(__file__).resolve().parent / side.manifest).write_text(json.dumps(manifest, indent=1) + "\n")
+                    decoding=side.decoding, source_split="train", device=args.device)
+    mpath = Path(args.manifest) if args.manifest else Path(__file__).resolve().parent / side.manifest
+    mpath.write_text(json.dumps(manifest, indent=1) + "\n")
     rc.log(f"wrote {out}: {kept} rows")
 
 

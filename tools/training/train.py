@@ -28,6 +28,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import math
@@ -76,13 +77,21 @@ def parse_args():
                     help="bf16: frozen base weights and activations in bf16, LoRA/<rf> params fp32, losses fp32; "
                          "autocast: fp32 weights under torch.autocast(bf16); fp32: exact")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="cpu",
+                    help="torch device for the model and the loss (cpu, or cuda on a machine that has one); "
+                         "checkpoints are always written on the CPU")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ckpt-every", type=int, default=50)
     ap.add_argument("--val-every", type=int, default=100)
     ap.add_argument("--log-every", type=int, default=1)
+    ap.add_argument("--time-budget-min", type=float, default=0.0,
+                    help="wall-clock budget of this session's steps in minutes (0 = none): after 10 steps the step "
+                         "time is measured and --steps lowered so the run ends inside the budget; the cosine "
+                         "schedule follows the lowered count (it is set while still in warm-up)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init-from", default="",
-                    help="start from this checkpoint's adapter (LoRA + <rf> row); optimizer and schedule start fresh")
+                    help="start from this adapter (a checkpoint .pt or an exported .gguf: LoRA + <rf> row); "
+                         "optimizer and schedule start fresh")
     ap.add_argument("--extra", action="store_true",
                     help="also train on extra_train.jsonl (augment_data.py: self-continued harmful prompts, plain text)")
     ap.add_argument("--hard-negatives", default="",
@@ -165,7 +174,7 @@ def kl_ref_policy(ref, lp_pol):
     return (neg_ent - torch.linalg.vecdot(p_ref, lp_pol)).mean()
 
 
-def step_loss(model, harm, ben, args, rng, autocast):
+def step_loss(model, harm, ben, args, rng, autocast, device="cpu"):
     """One batch -> (loss, terms dict, n_tokens)."""
     pol_seqs, ref_seqs = [], []
     rf_sel, after_sel, ben_sel = [], [], []  # (batch row, policy pos, ref pos) lists
@@ -192,7 +201,7 @@ def step_loss(model, harm, ben, args, rng, autocast):
         pos = subset(pos, args.kl_positions, rng, keep=pos[:1] if args.kl_keep_first else ())
         ben_sel.append((b, pos, pos))
 
-    pol_ids, ref_ids = pad(pol_seqs), pad(ref_seqs)
+    pol_ids, ref_ids = pad(pol_seqs).to(device), pad(ref_seqs).to(device)
     ntok = int(sum(len(s) for s in pol_seqs) + sum(len(s) for s in ref_seqs))
 
     with autocast():
@@ -248,12 +257,12 @@ def step_loss(model, harm, ben, args, rng, autocast):
 
 
 @torch.no_grad()
-def validate(model, val_h, val_b, autocast, n=16):
+def validate(model, val_h, val_b, autocast, n=16, device="cpu"):
     """Max p(<rf>) over the first 16 response positions, harmful vs benign (n each)."""
     out = {}
     for name, exs in (("harmful", val_h[:n]), ("benign", val_b[:n])):
         with autocast():
-            h = model.hidden(pad([ex["ids"] for ex in exs]), policy=True)
+            h = model.hidden(pad([ex["ids"] for ex in exs]).to(device), policy=True)
             rows = [h[b, list(range(ex["start"] - 1, min(len(ex["ids"]) - 1, ex["start"] + 15)))]
                     for b, ex in enumerate(exs)]
             lp = model.rf_logprob(torch.cat(rows))
@@ -285,7 +294,7 @@ def main():
     base = rc.load_base(torch.bfloat16 if args.precision == "bf16" else torch.float32)
     tok = rc.load_tokenizer()
     renderer = rc.ChatRenderer(tok)
-    model = rc.RedFlagModel(base, r=args.rank, alpha=args.lora_alpha)
+    model = rc.RedFlagModel(base, r=args.rank, alpha=args.lora_alpha).to(args.device)
     n_lora = sum(p.numel() for p in model.trainable()) - model.rf_row.numel()
     rc.log(f"model ready in {time.time() - t0:.1f}s; LoRA r={args.rank} alpha={args.lora_alpha}: "
            f"{n_lora / 1e6:.2f} M params + <rf> row ({model.rf_row.numel()})")
@@ -351,7 +360,11 @@ def main():
         step0, history = ck["step"], ck.get("history", [])
         rc.log(f"resumed from {out / 'latest.pt'} at step {step0}")
     elif args.init_from:
-        model.load_adapter_state(torch.load(args.init_from, map_location="cpu", weights_only=False)["adapter"])
+        sd, r0, a0 = rc.load_adapter_file(args.init_from)
+        if (r0, a0) != (args.rank, args.lora_alpha):
+            raise SystemExit(f"--init-from {args.init_from}: rank {r0} alpha {a0}, but this run has rank "
+                             f"{args.rank} alpha {args.lora_alpha}")
+        model.load_adapter_state(sd)
         rc.log(f"adapter initialised from {args.init_from}")
 
     def sampler_state(s):
@@ -360,7 +373,7 @@ def main():
         return d
 
     def save(step):
-        ck = dict(adapter=model.adapter_state(), opt=opt.state_dict(), rng=rng.getstate(),
+        ck = dict(adapter=rc.to_cpu(model.adapter_state()), opt=opt.state_dict(), rng=rng.getstate(),
                   s_h=sampler_state(s_h), s_b={k: sampler_state(v) for k, v in s_b.items()},
                   s_hs={k: sampler_state(v) for k, v in s_hs.items()},
                   torch_rng=torch.get_rng_state(), step=step, history=history, args=vars(args))
@@ -370,15 +383,18 @@ def main():
         torch.save(dict(adapter=ck["adapter"], step=step, args=vars(args)), out / f"adapter_step{step:05d}.pt")
 
     (out / "args.json").write_text(json.dumps(vars(args), indent=1))
-    autocast = (lambda: torch.autocast("cpu", dtype=torch.bfloat16)) if args.precision == "autocast" else \
-        (lambda: torch.autocast("cpu", enabled=False))
+    dev = torch.device(args.device).type
+    autocast = (lambda: torch.autocast(dev, dtype=torch.bfloat16)) if args.precision == "autocast" else \
+        (lambda: torch.autocast(dev, enabled=False))
     rc.log(f"training steps {step0}..{args.steps}: {args.harmful_per_step} harmful + {args.benign_per_step} benign "
            f"per step, max_len {args.max_len}, kl_positions {args.kl_positions}, rf_positions {args.rf_positions}, "
            f"alphas rf/after/benign {args.alpha_rf}/{args.alpha_after}/{args.alpha_benign} (noflag {args.alpha_noflag}), "
            f"precision {args.precision}, threads {args.threads}")
     t_start, tok_done, ema = time.time(), 0, None
     model.train()
-    for step in range(step0, args.steps):
+    for step in itertools.count(step0):  # not range(): --time-budget-min may lower args.steps
+        if step >= args.steps:
+            break
         ts = time.time()
         for g, blr in zip(opt.param_groups, base_lrs):
             g["lr"] = blr * lr_at(step, args)
@@ -393,12 +409,21 @@ def main():
         for _ in range(args.benign_per_step):
             k = rng.choices(src_names, weights=src_w)[0]
             bb.append(ben_by_src[k][s_b[k].next()])
-        loss, terms, ntok = step_loss(model, hb, bb, args, rng, autocast)
+        loss, terms, ntok = step_loss(model, hb, bb, args, rng, autocast, args.device)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(model.trainable(), 1.0).item()
         opt.step()
         dt = time.time() - ts
+        if step == step0 + 2:
+            t_mark = time.time()  # steps 1-3 include one-off costs (allocator, kernel selection)
+        if args.time_budget_min > 0 and step == step0 + 11:  # the budget check, once, still inside warm-up
+            per = (time.time() - t_mark) / 9
+            fit = step0 + int((args.time_budget_min * 60 - (time.time() - t_start)) / per) + step - step0
+            if fit < args.steps:
+                new = max(fit, step + 2, args.warmup + 1)
+                rc.log(f"time budget {args.time_budget_min} min at {per:.3f} s/step: --steps {args.steps} -> {new}")
+                args.steps = new
         tok_done += ntok
         ema = dt if ema is None else 0.9 * ema + 0.1 * dt
         terms.update(step=step + 1, s=round(dt, 2), grad_norm=round(gn, 3))
@@ -412,13 +437,13 @@ def main():
                    f"| {dt:.2f}s/step {tok_done / el:.0f} tok/s | elapsed {el / 60:.1f}m ETA {eta / 60:.1f}m")
         if args.val_every and (step + 1) % args.val_every == 0:
             model.eval()
-            v = validate(model, val_h, val_b, autocast)
+            v = validate(model, val_h, val_b, autocast, device=args.device)
             model.train()
             history[-1].update(v)
             rc.log("validation " + " ".join(f"{k} {x:.3f}" for k, x in v.items()))
         if (step + 1) % args.ckpt_every == 0 or step + 1 == args.steps:
             save(step + 1)
-    torch.save(dict(adapter=model.adapter_state(), step=args.steps, args=vars(args), history=history,
+    torch.save(dict(adapter=rc.to_cpu(model.adapter_state()), step=args.steps, args=vars(args), history=history,
                     wall_s=time.time() - t_start), out / "final.pt")
     rc.log(f"done: {args.steps} steps, {(time.time() - t_start) / 60:.1f} min this session; wrote {out / 'final.pt'}")
 
