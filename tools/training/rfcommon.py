@@ -50,7 +50,9 @@ def load_base(dtype=torch.float32):
         from safetensors.torch import save_file
         from transformers import AutoModelForCausalLM
         log(f"de-quantizing {GGUF_FILE} (first run only) ...")
-        tok = AutoTokenizer.from_pretrained(GGUF_DIR, gguf_file=GGUF_FILE)
+        # A tokenizer already saved here is kept: transformers 5.17's GGUF tokenizer conversion is wrong
+        # (it splits "Hello world" into characters), 5.24's is right; copy a good one in to use an old version.
+        tok = None if (FP32_DIR / "tokenizer.json").exists() else AutoTokenizer.from_pretrained(GGUF_DIR, gguf_file=GGUF_FILE)
         src = AutoModelForCausalLM.from_pretrained(GGUF_DIR, gguf_file=GGUF_FILE, dtype=torch.float32)
         cfg = src.config.to_dict()
         cfg.pop("quantization_config", None)
@@ -61,7 +63,8 @@ def load_base(dtype=torch.float32):
         config.save_pretrained(FP32_DIR)
         sd = {k: v.contiguous() for k, v in src.state_dict().items() if k != "lm_head.weight"}
         save_file(sd, str(FP32_DIR / "model.safetensors"))
-        tok.save_pretrained(FP32_DIR)
+        if tok is not None:
+            tok.save_pretrained(FP32_DIR)
         del src
     model = Gemma3ForCausalLM.from_pretrained(FP32_DIR, dtype=torch.float32, attn_implementation="sdpa")
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr(), "LM head not tied"
