@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Adapter sweep on a machine with one CUDA GPU: eight training variants run side by side under one
 # wall-clock budget, then batch_eval.py scores each (and the base model) on the validation and test
-# prompts. Session 9 trained adapter v10 this way (models/redflag-lora/README.md, "Session 9").
+# prompts. Session 9 ran it once on an H200 with transformers 5.17, whose GGUF tokenizer conversion is wrong:
+# all eight variants learned from mis-tokenized text (base perplexity ~1,000). rfcommon.load_tokenizer now
+# refuses such a tokenizer; with an older transformers, copy a 5.24-made tokenizer.json into
+# .cache/gemma3-270m-fp32/ first (load_base keeps it). See models/redflag-lora/README.md, "Session 9".
 #
 # Needs: the base GGUF at models/, the data of build_data.py / augment_data.py / self_continuations.py /
 # contextual_data.py under $DATA, a python3 with torch (CUDA), transformers and gguf.
@@ -30,7 +33,7 @@ log() { echo "$(date +%T) $*" | tee -a "$RUNS/logs/sweep.log"; }
 
 log "fp32 cache of the base model"
 $PY -c "import sys; sys.path.insert(0, 'tools/training'); import rfcommon as rc; rc.load_base(); rc.load_tokenizer()" \
-  >"$RUNS/logs/base.log" 2>&1 || { log "base model failed"; tail -20 "$RUNS/logs/base.log"; }
+  >"$RUNS/logs/base.log" 2>&1 || { log "base model or tokenizer failed"; tail -20 "$RUNS/logs/base.log"; exit 1; }
 
 SELF="$DATA/selfbenign_train.jsonl"
 if [ ! -f "$SELF" ]; then

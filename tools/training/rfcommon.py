@@ -75,11 +75,23 @@ def load_base(dtype=torch.float32):
     return model
 
 
+# Gemma 3's ids for a known string (golden/tokenizer.json agrees): a check that the tokenizer in the
+# cache is sane. transformers 5.17 converts the GGUF vocabulary wrongly (characters instead of words),
+# and training on that text produced adapters worth nothing (session 9).
+TOKENIZER_CHECK = ("Hello world, this is a test.", [9259, 1902, 236764, 672, 563, 496, 1594, 236761])
+
+
 def load_tokenizer():
     from transformers import AutoTokenizer
     if not (FP32_DIR / "tokenizer_config.json").exists():
         load_base()
-    return AutoTokenizer.from_pretrained(FP32_DIR)
+    tok = AutoTokenizer.from_pretrained(FP32_DIR)
+    text, want = TOKENIZER_CHECK
+    got = tok(text, add_special_tokens=False)["input_ids"]
+    if got != want:
+        raise RuntimeError(f"tokenizer in {FP32_DIR} is wrong: {text!r} -> {got}, expected {want}. Rebuild the "
+                           "cache with transformers 5.24 (tools/requirements-train.txt) or copy its tokenizer.json in")
+    return tok
 
 
 # ------------------------------------------------------------- rendering ----
