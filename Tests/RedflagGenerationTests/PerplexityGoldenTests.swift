@@ -6,8 +6,13 @@ import XCTest
 
 /// `Perplexity.evaluate` on the real Q4_K_M file against llama-perplexity's golden run (same tokens, same chunking).
 final class PerplexityGoldenTests: XCTestCase {
-    /// Quantized path vs llama.cpp on the same file: the bound.
+    /// Quantized path vs llama.cpp on the same file: the bound, on the perplexity over all scored chunks.
     static let llamaRelativeTolerance = 0.01
+    /// The running values after the first chunks rest on few tokens (255 after chunk 1) and move with the BLAS
+    /// kernels alone: on one AVX2-only host, OpenBLAS's Zen kernels gave chunk 1 at 1.0178 × llama.cpp and its
+    /// Sandybridge kernels (OPENBLAS_CORETYPE=Sandybridge) 1.0080, chunk 8 at 0.9983 and 0.9942. Earlier chunks are
+    /// held to this looser bound; the last one to `llamaRelativeTolerance`.
+    static let llamaRunningRelativeTolerance = 0.025
     /// Chunks scored (of 29): the golden file records llama-perplexity's running value after each chunk.
     static let chunks = 8
     /// Renormalizing without a token the base model never predicts moves the perplexity by less than this (relative).
@@ -29,7 +34,8 @@ final class PerplexityGoldenTests: XCTestCase {
         XCTAssertEqual(r.chunks, Self.chunks)
         XCTAssertEqual(r.scoredTokens, Self.chunks * (n / 2 - 1))
         for (c, (ours, theirs)) in zip(r.running, llama).enumerated() {
-            XCTAssertEqual(ours / theirs, 1, accuracy: Self.llamaRelativeTolerance,
+            let last = c + 1 == Self.chunks
+            XCTAssertEqual(ours / theirs, 1, accuracy: last ? Self.llamaRelativeTolerance : Self.llamaRunningRelativeTolerance,
                            "running perplexity after chunk \(c + 1): \(ours) vs llama.cpp \(theirs)")
         }
         // <unused0> (id 6, the red-flag token of an adapter) has ~0 probability under the base model.
