@@ -252,7 +252,7 @@ def main():
         ids, s = renderer.render(t["prompt"], t["response"], max_prompt=96, max_len=256)
         t_seqs.append(ids)
         t_starts.append(s)
-    fixed = fixed_text_chunks(tok, args.text) if args.text else None
+    fixed = fixed_text_chunks(tok, args.text) if args.text else (None, None)
     rc.log(f"ready in {time.time() - t0:.0f}s: {len(adapters)} adapters; sets "
            + ", ".join(f"{k} {len(v)}" for k, v in sets.items()) + f"; {len(texts)} benign texts")
 
