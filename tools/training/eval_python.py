@@ -103,6 +103,14 @@ def rate(xs):
     return sum(xs) / len(xs) if xs else float("nan")
 
 
+def tau_at_fpr(neg, fpr, cap):
+    """The smallest threshold with FPR <= fpr on the negatives' scores: their (1 - fpr) quantile, nudged up by
+    1e-6, at most cap."""
+    srt = sorted(neg)
+    k = int(math.ceil((1 - fpr) * len(srt))) - 1
+    return min(max(srt[max(k, 0)] + 1e-6, 1e-6), cap)
+
+
 # -------------------------------------------------------------- model ----
 class Scorer:
     def __init__(self, model, renderer):
@@ -266,9 +274,7 @@ def main():
         neg = [c["max_p"] for c in cal_rows if c["kind"] == "benign" and c["kl_start"] == 0]
         neg_safe = [c["max_p"] for c in cal_rows if c["kind"] == "benign" and c["kl_start"] > 0]
         pos = [c["max_p"] for c in cal_rows if c["kind"] == "harmful"]
-        srt = sorted(neg)
-        k = int(math.ceil((1 - args.target_fpr) * len(srt))) - 1
-        tau = min(max(srt[max(k, 0)] + 1e-6, 1e-6), 0.999)
+        tau = tau_at_fpr(neg, args.target_fpr, 0.999)
         cal = dict(threshold=tau,
                    rule=f"smallest tau with FPR <= {args.target_fpr:.0%} on benign validation responses "
                         f"(max p(<rf>) over teacher-forced response positions, n={len(neg)})",

