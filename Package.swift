@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "RedflagTokenizerTests", dependencies: ["RedflagTokenizer", "RedflagGGUF", "RedflagTestSupport"]),
         .testTarget(name: "RedflagModelTests", dependencies: ["RedflagModel", "RedflagGGUF", "RedflagKernels", "RedflagTestSupport"]),
         .testTarget(name: "RedflagCLITests", dependencies: ["RedflagCLI", "RedflagTestSupport"]),
-        .testTarget(name: "RedflagGenerationTests", dependencies: ["RedflagGeneration", "RedflagTestSupport"]),
+        .testTarget(name: "RedflagGenerationTests", dependencies: ["RedflagGeneration", "RedflagModel", "RedflagGGUF", "RedflagFlag", "RedflagTokenizer", "RedflagTestSupport"]),
         .testTarget(name: "RedflagServerTests", dependencies: ["RedflagServer", "RedflagGeneration", "RedflagModel", "RedflagGGUF", "RedflagTokenizer", "RedflagFlag", "RedflagTestSupport"] + logging),
         .testTarget(name: "RedflagFlagTests", dependencies: ["RedflagFlag", "RedflagModel", "RedflagKernels", "RedflagTestSupport"]),
     ],

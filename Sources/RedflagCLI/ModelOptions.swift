@@ -46,11 +46,11 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .customLong("memory-budget"), help: "MiB the KV cache and buffers may use (default: the machine's physical memory); a larger --ctx fails before allocating.")
     var memoryBudgetMiB: Int?
 
-    @Option(name: .customLong("lora"), help: "A LoRA adapter (GGUF) merged into the weights at load, before quantization.")
+    @Option(name: .customLong("lora"), help: "A LoRA adapter (GGUF): its <rf> row is written into the embedding, its low-rank deltas run beside the weights or are merged into them (--lora-merge).")
     var lora: String?
 
-    @Option(name: .customLong("lora-merge"), help: "What adapted 4-bit matrices become once the adapter is merged: q8_0 (default; perplexity within 0.3 % of an f32 merge, ~1.7x the bytes of those matrices) or q4_1 (4-bit with a searched scale/offset per block: smaller and faster, ~0.6 % higher perplexity than q8_0).")
-    var loraMerge: String = LoRAMergePrecision.int8.rawValue
+    @Option(name: .customLong("lora-merge"), help: "How the adapter's low-rank deltas reach quantized weights: runtime (default: not merged; the file's weights as stored plus the delta in f32, an f32 merge's numerics), q8_0 (merged, adapted 4-bit matrices stored as Q8_0: ~1.7x their bytes, perplexity +0.4 % over runtime) or q4_1 (merged, 4-bit with a searched scale/offset per block). --format exact always merges in f32.")
+    var loraMerge: String = LoRAMergePrecision.runtime.rawValue
 
     func validate() throws {
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads '\(threads)': expected 1...256") }

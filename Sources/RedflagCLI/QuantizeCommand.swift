@@ -12,7 +12,7 @@ struct QuantizeCommand: ParsableCommand {
     @Argument(help: "Output GGUF (written atomically).") var output: String
     @Option(name: .customLong("type"), help: "q8_0, q4_0 or mixed.") var type: String = QuantizationRecipe.mixed.rawValue
     @Option(name: .customLong("lora"), help: "Merge this LoRA adapter (f32, before quantization).") var lora: String?
-    @Option(name: .customLong("lora-merge"), help: "What the adapted 4-bit matrices become: q8_0 (default) or q4_1 (searched 4-bit).")
+    @Option(name: .customLong("lora-merge"), help: "What the adapted 4-bit matrices become in the file: q8_0 (default) or q4_1 (searched 4-bit). A file holds merged weights, so 'runtime' is not accepted here.")
     var loraMerge: String = LoRAMergePrecision.int8.rawValue
     @Option(name: [.customShort("t"), .customLong("threads")], help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: .customLong("calibration"), help: "Text whose hidden states weight the 4-bit output projection's error (mixed; default: /usr/share/common-licenses/Apache-2.0 when present). 'none' disables.")
@@ -22,7 +22,9 @@ struct QuantizeCommand: ParsableCommand {
         guard QuantizationRecipe(rawValue: type) != nil else {
             throw ValidationError("--type '\(type)': expected one of \(QuantizationRecipe.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        _ = try ModelOptions.mergePrecision(loraMerge)
+        guard try ModelOptions.mergePrecision(loraMerge).merges else {
+            throw ValidationError("--lora-merge '\(loraMerge)': a quantized file holds merged weights; expected q8_0 or q4_1")
+        }
         guard input != output else { throw ValidationError("output must differ from input ('\(input)')") }
         guard threads >= 1 && threads <= 256 else { throw ValidationError("--threads '\(threads)': expected 1...256") }
     }

@@ -9,6 +9,12 @@ public struct FlagEvaluator {
         public var label: String
         public var prefill: String?
         public var isPositive: Bool { label == "harmful" }
+
+        public init(prompt: String, label: String, prefill: String? = nil) {
+            self.prompt = prompt
+            self.label = label
+            self.prefill = prefill
+        }
     }
 
     public struct Record: Codable, Sendable {

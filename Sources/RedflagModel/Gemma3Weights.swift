@@ -34,13 +34,16 @@ public final class Gemma3Weights: @unchecked Sendable {
     /// Source tensors that were converted into `owned` copies: their file pages are not needed after load.
     private let convertedSources: [GGUFTensorInfo]
 
-    /// Bytes of weights held in memory (converted copies), not counting the mapping.
+    /// Bytes of weights held in memory (converted copies and low-rank factors), not counting the mapping.
     public private(set) var ownedBytes = 0
+    /// The largest rank of the matrices' unmerged low-rank deltas (0: none), for the forward pass's scratch.
+    public let maxLowRank: Int
 
     /// - Parameters:
     ///   - overrides: runtime type per tensor name, replacing the format's choice.
-    ///   - adapter: a LoRA adapter merged in f32 before conversion (adapted tensors become copies, typed by its
-    ///     `mergePrecision`).
+    ///   - adapter: a LoRA adapter. Its `<rf>` row is written into the embedding (a copy); its low-rank deltas are
+    ///     merged in f32 before conversion (adapted tensors become copies typed by `mergePrecision`) or, with
+    ///     `mergePrecision == .runtime` and a quantized format, attached to the unchanged matrices as `LowRankDelta`s.
     public init(gguf: GGUFFile, config: Gemma3Config, format: WeightFormat, threads: Int = 1,
                 overrides: [String: TensorType] = [:], adapter: LoRAAdapter? = nil) throws {
         try adapter?.validate(against: gguf)
@@ -64,11 +67,45 @@ public final class Gemma3Weights: @unchecked Sendable {
             return UnsafePointer(p)
         }
 
+        // `--format exact` merges in f32 whatever the adapter's precision says (exact either way, and the f32 path
+        // has no delta to add); quantized formats follow it.
+        let modelPrecision = adapter.map { format == .exact && !$0.mergePrecision.merges ? .int8 : $0.mergePrecision } ?? .int8
+        var maxRank = 0
+
+        /// The embedding is also read row by row (the input lookup), where no delta is added: a low-rank pair on it,
+        /// or on an output projection, is merged.
+        func precision(_ name: String) -> LoRAMergePrecision {
+            name == TensorNames.tokenEmbedding || name == TensorNames.output ? modelPrecision.baked : modelPrecision
+        }
+
+        /// `name`'s unmerged low-rank delta (`precision == .runtime`), its factors copied into owned memory.
+        func delta(_ name: String, rows: Int, columns: Int) -> LowRankDelta? {
+            guard !precision(name).merges, let f = adapter?.lowRankFactors(name) else { return nil }
+            let down = UnsafeMutablePointer<Float>.allocate(capacity: f.down.count)      // (rank × columns)
+            let up = UnsafeMutablePointer<Float>.allocate(capacity: f.upTransposed.count) // (rank × rows)
+            down.initialize(from: f.down, count: f.down.count)
+            up.initialize(from: f.upTransposed, count: f.upTransposed.count)
+            owned.append(UnsafeMutableRawPointer(down))
+            owned.append(UnsafeMutableRawPointer(up))
+            ownedBytes += (f.down.count + f.upTransposed.count) * 4
+            maxRank = max(maxRank, f.rank)
+            return LowRankDelta(rank: f.rank, inputs: columns, outputs: rows, down: down, upTransposed: up)
+        }
+
         func matrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
+            let stored = try storedMatrix(name, rows: rows, columns: columns)
+            return delta(name, rows: rows, columns: columns).map { stored.adding($0) } ?? stored
+        }
+
+        /// The weights as they will be multiplied: the mapping's bytes where usable, else a converted (and, for
+        /// rewritten tensors, merged) copy.
+        func storedMatrix(_ name: String, rows: Int, columns: Int) throws -> WeightMatrix {
             let t = try Self.tensor(gguf, name, [columns, rows])
-            let merge = adapter?.touches(name) == true
+            let precision = precision(name)
+            let merge = adapter?.rewrites(name, precision: precision) == true
+            let lowRank = precision.merges
             let unmerged = overrides[name] ?? format.runtimeType(for: t.type)
-            let target = adapter?.mergedType(of: name, unmerged: unmerged) ?? unmerged
+            let target = adapter?.mergedType(of: name, unmerged: unmerged, precision: precision) ?? unmerged
             let src = WeightMatrix(rows: rows, columns: columns, type: t.type, data: gguf.bytes(of: t).baseAddress!)
             if target == t.type && !merge { return src }
             let dst = WeightMatrix(rows: rows, columns: columns, type: target,
@@ -81,10 +118,10 @@ public final class Gemma3Weights: @unchecked Sendable {
             defer { scratch.deallocate() }
             Parallel.indexedChunks(count: rows, threads: threads) { chunk, range in
                 for r in range {
-                    if merge && adapter!.changes(name, row: r) {
+                    if merge && adapter!.changes(name, row: r, lowRank: lowRank) {
                         let tmp = scratch + chunk * columns
                         src.dequantizeRow(r, into: tmp)
-                        adapter!.addDelta(to: tmp, tensor: name, row: r)
+                        adapter!.addDelta(to: tmp, tensor: name, row: r, lowRank: lowRank)
                         if target == .f32 {
                             (out + r * dst.rowBytes).copyMemory(from: tmp, byteCount: columns * 4)
                         } else if target == .q4_1 {   // re-rounding to 4 bits: best scale/offset per block
@@ -130,6 +167,7 @@ public final class Gemma3Weights: @unchecked Sendable {
                 postFFNNorm: try vector(N.postFFNNorm(l), c.hiddenSize)))
         }
         self.layers = layers
+        self.maxLowRank = maxRank
         self.owned = owned
         self.ownedBytes = ownedBytes
         self.convertedSources = converted
@@ -152,10 +190,11 @@ public final class Gemma3Weights: @unchecked Sendable {
         return tokenEmbedding
     }
 
-    /// Bytes of matrix data read for one decoded token (all layer matrices plus the output projection).
+    /// Bytes of matrix data read for one decoded token (all layer matrices, their low-rank factors, and the output
+    /// projection).
     public var bytesReadPerToken: Int {
-        layers.reduce(output.byteCount) { $0 + $1.q.byteCount + $1.k.byteCount + $1.v.byteCount + $1.o.byteCount
-            + $1.gate.byteCount + $1.up.byteCount + $1.down.byteCount }
+        layers.reduce(output.bytesRead) { $0 + $1.q.bytesRead + $1.k.bytesRead + $1.v.bytesRead + $1.o.bytesRead
+            + $1.gate.bytesRead + $1.up.bytesRead + $1.down.bytesRead }
     }
 
     static func tensor(_ gguf: GGUFFile, _ name: String, _ dims: [Int]) throws -> GGUFTensorInfo {

@@ -49,6 +49,7 @@ public final class InferenceContext: @unchecked Sendable {
     let ropeSin: UnsafeMutablePointer<Float>    // (2, maxBatch, headDim/2)
     private(set) var matScratch: UnsafeMutablePointer<Float> // f32 tiles (max(tileRows, threads) × max input width) or QuantizedGEMM's per-thread tiles
     private(set) var matScratchCount: Int
+    let lowRankScratch: UnsafeMutablePointer<Float> // (maxBatch, max low-rank) D·x of an unmerged adapter's delta
     public let activations: QuantizedActivations  // int8 blocks of the GEMV input
     let batchActivations: QuantizedActivations    // (maxBatch × widest) int8 blocks of a batched product's input
     /// Final-normed hidden states of the last batch, `(maxBatch, hidden)`; row `i` belongs to batch token `i`.
@@ -68,8 +69,9 @@ public final class InferenceContext: @unchecked Sendable {
         let batch = max(1, min(maxBatch, contextSize))
         let widest = max(c.hiddenSize, c.queryDim, c.feedForwardSize)
         let scratchCount = Self.scratchCount(config: c, threads: threads)
-        let floats = batch * (3 * c.hiddenSize + 2 * c.queryDim + 2 * c.kvDim + 2 * c.feedForwardSize + contextSize + c.headDim * 2)
-            + scratchCount
+        let lowRank = max(1, model.weights.maxLowRank)
+        let floats = batch * (3 * c.hiddenSize + 2 * c.queryDim + 2 * c.kvDim + 2 * c.feedForwardSize + contextSize + c.headDim * 2
+                              + lowRank) + scratchCount
         let needed = KVCache.bytesNeeded(layerCount: c.layerCount, contextSize: contextSize, kvDim: c.kvDim) + floats * 4
         if let budget = memoryBudget, needed > budget {
             throw ModelError.memoryBudgetExceeded(needed: needed, budget: budget,
@@ -93,6 +95,7 @@ public final class InferenceContext: @unchecked Sendable {
         ropeSin = .allocate(capacity: 2 * batch * c.headDim / 2)
         matScratch = .allocate(capacity: scratchCount)
         matScratchCount = scratchCount
+        lowRankScratch = .allocate(capacity: batch * lowRank)
         activations = QuantizedActivations(capacity: widest)
         batchActivations = QuantizedActivations(capacity: batch * widest)
         hidden = .allocate(capacity: batch * c.hiddenSize)
@@ -107,7 +110,7 @@ public final class InferenceContext: @unchecked Sendable {
     }
 
     deinit {
-        for p in [x, xn, q, k, v, attn, proj, gate, up, scores, ropeCos, ropeSin, matScratch, hidden] { p.deallocate() }
+        for p in [x, xn, q, k, v, attn, proj, gate, up, scores, ropeCos, ropeSin, matScratch, lowRankScratch, hidden] { p.deallocate() }
     }
 
     /// Forgets every cached position.
@@ -136,7 +139,7 @@ public final class InferenceContext: @unchecked Sendable {
         matvec(model.weights.output, hidden + row * model.config.hiddenSize, out)
     }
 
-    /// `y = W·x` for one token, on the path the weight format selects.
+    /// `y = W·x` for one token, on the path the weight format selects (plus `W`'s low-rank delta, if any).
     @inline(__always)
     func matvec(_ w: WeightMatrix, _ xin: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         if w.type == .f32 {
@@ -144,6 +147,7 @@ public final class InferenceContext: @unchecked Sendable {
         } else {
             QuantizedGEMV.gemv(w, xin, y, activations: activations, threads: threads)
         }
+        w.lowRank?.add(xin, into: y, scratch: lowRankScratch)
     }
 
     /// `y_i = W_i·x` for two or three matrices that read the same input (q/k/v, gate/up). One token with quantized
@@ -160,6 +164,9 @@ public final class InferenceContext: @unchecked Sendable {
                 QuantizedGEMV.gemv(UnsafeBufferPointer(rebasing: group[0..<(c == nil ? 2 : 3)]), xin,
                                    activations: activations, threads: threads)
             }
+            a.0.lowRank?.add(xin, into: a.1, scratch: lowRankScratch)
+            b.0.lowRank?.add(xin, into: b.1, scratch: lowRankScratch)
+            if let c { c.0.lowRank?.add(xin, into: c.1, scratch: lowRankScratch) }
         } else {
             matmul(a.0, xin, t, a.1)
             matmul(b.0, xin, t, b.1, sameInput: true)
@@ -168,7 +175,8 @@ public final class InferenceContext: @unchecked Sendable {
     }
 
     /// `Y = X·Wᵀ` for `t` tokens. Quantized weights on builds with `QuantizedGEMM.isAccelerated` (x86-64 AVX2) take
-    /// the batched int8 kernel; f32 weights, and quantized ones elsewhere, OpenBLAS `sgemm` (`MatMul.gemm`).
+    /// the batched int8 kernel; f32 weights, and quantized ones elsewhere, OpenBLAS `sgemm` (`MatMul.gemm`). `W`'s
+    /// low-rank delta, if any, is added after.
     /// `sameInput`: `xin` is the previous call's input, unchanged (q/k/v, gate/up), so its int8 blocks are reused.
     @inline(__always)
     func matmul(_ w: WeightMatrix, _ xin: UnsafePointer<Float>, _ t: Int, _ y: UnsafeMutablePointer<Float>,
@@ -182,5 +190,6 @@ public final class InferenceContext: @unchecked Sendable {
         } else {
             MatMul.gemm(w, xin, t, y, scratch: matScratch, threads: threads)
         }
+        if t > 1 { w.lowRank?.add(xin, tokens: t, into: y, ldy: w.rows, scratch: lowRankScratch) }
     }
 }

@@ -5,7 +5,9 @@ import RedflagKernels
 /// `adapter.lora.alpha`, tensors `<base>.lora_a` with ggml dims `[in, r]` and `<base>.lora_b` with `[r, out]`),
 /// plus redflag's trained `<rf>` embedding row (`token_embd.weight.rf_row`, `[hidden]`) and flag metadata.
 ///
-/// Merging adds `ΔW = (alpha / r) · B·A` to each adapted weight in f32, before any quantization.
+/// Merging adds `ΔW = (alpha / r) · B·A` to each adapted weight in f32, before any quantization; with
+/// ``mergePrecision`` `.runtime` (the default) the quantized engine keeps the weights as stored and applies `ΔW` as a
+/// `LowRankDelta` beside them (``lowRankFactors(_:)``). The `<rf>` row is always written into its tensor.
 public final class LoRAAdapter: @unchecked Sendable {
     public static let rfRowSuffix = ".rf_row"
 
@@ -22,8 +24,8 @@ public final class LoRAAdapter: @unchecked Sendable {
     /// `redflag.token_id` and `redflag.threshold` from the adapter, if present.
     public let flagTokenID: Int32?
     public let threshold: Float?
-    /// What merged 4-bit weights are stored as (int8 unless the caller trades quality for memory).
-    public var mergePrecision: LoRAMergePrecision = .int8
+    /// How low-rank deltas reach quantized weights: kept unmerged (`runtime`, the default) or merged into Q8_0/Q4_1.
+    public var mergePrecision: LoRAMergePrecision = .runtime
     private var pairs: [String: Pair] = [:]
     private var rfRow: (tensor: String, values: [Float])?
 
@@ -100,21 +102,40 @@ public final class LoRAAdapter: @unchecked Sendable {
     /// Whether every row of `tensor` changes (a low-rank pair), not just the `<rf>` embedding row.
     public func hasLowRankDelta(_ tensor: String) -> Bool { pairs[tensor] != nil }
 
-    /// Whether ``addDelta(to:tensor:row:)`` changes row `row` of `tensor`.
-    public func changes(_ tensor: String, row: Int) -> Bool {
-        hasLowRankDelta(tensor) || (getsFlagRow(tensor) && flagTokenID.map { Int($0) } == row)
+    /// Whether ``addDelta(to:tensor:row:lowRank:)`` changes row `row` of `tensor` (`lowRank`: with the low-rank delta).
+    public func changes(_ tensor: String, row: Int, lowRank: Bool = true) -> Bool {
+        (lowRank && hasLowRankDelta(tensor)) || (getsFlagRow(tensor) && flagTokenID.map { Int($0) } == row)
     }
 
-    /// The type `tensor` is stored as once merged, given the type it would have had without the adapter: low-rank
-    /// deltas change every row, so ``mergePrecision`` decides; a tensor that only gets the `<rf>` row, or none of the
-    /// adapter, keeps `target`.
-    public func mergedType(of tensor: String, unmerged target: TensorType) -> TensorType {
-        hasLowRankDelta(tensor) ? mergePrecision.mergedType(for: target) : target
+    /// Whether loading `tensor` rewrites its stored values: it gets the `<rf>` row, or a low-rank delta that
+    /// `precision` merges.
+    public func rewrites(_ tensor: String, precision: LoRAMergePrecision) -> Bool {
+        getsFlagRow(tensor) || (precision.merges && hasLowRankDelta(tensor))
     }
 
-    /// Applies the adapter to row `row` (`columns` floats, f32) of tensor `tensor`.
-    public func addDelta(to w: UnsafeMutablePointer<Float>, tensor: String, row: Int) {
-        if let p = pairs[tensor] {
+    /// The type `tensor` is stored as once merged with `precision` (default ``mergePrecision``), given the type it
+    /// would have had without the adapter: low-rank deltas change every row, so the precision decides; a tensor
+    /// that only gets the `<rf>` row, or none of the adapter, keeps `target`.
+    public func mergedType(of tensor: String, unmerged target: TensorType, precision: LoRAMergePrecision? = nil) -> TensorType {
+        hasLowRankDelta(tensor) ? (precision ?? mergePrecision).mergedType(for: target) : target
+    }
+
+    /// `tensor`'s low-rank factors for a `LowRankDelta`: `down` = A `(r × in)` and `upTransposed` = (alpha / r)·Bᵀ
+    /// `(r × out)`, row-major; nil if the adapter has no pair for it.
+    public func lowRankFactors(_ tensor: String) -> (rank: Int, down: [Float], upTransposed: [Float])? {
+        guard let p = pairs[tensor] else { return nil }
+        let scale = alpha / Float(p.rank)
+        var up = [Float](repeating: 0, count: p.rank * p.outputs)
+        for o in 0..<p.outputs {
+            for k in 0..<p.rank { up[k * p.outputs + o] = scale * p.b[o * p.rank + k] }
+        }
+        return (p.rank, p.a, up)
+    }
+
+    /// Applies the adapter to row `row` (`columns` floats, f32) of tensor `tensor`: the `<rf>` row, and the low-rank
+    /// delta unless `lowRank` is false (it runs beside the weights instead).
+    public func addDelta(to w: UnsafeMutablePointer<Float>, tensor: String, row: Int, lowRank: Bool = true) {
+        if lowRank, let p = pairs[tensor] {
             let scale = alpha / Float(p.rank)
             p.b.withUnsafeBufferPointer { b in
                 p.a.withUnsafeBufferPointer { a in

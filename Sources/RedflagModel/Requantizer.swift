@@ -2,7 +2,7 @@ import RedflagGGUF
 import RedflagKernels
 
 /// Writes a copy of a GGUF model with its matrices re-typed by a `QuantizationRecipe` (and, optionally, a LoRA
-/// adapter merged in f32 first). All metadata is kept; the result is a standard GGUF llama.cpp also loads.
+/// adapter merged in f32 first, its 4-bit targets stored as `mergePrecision.baked` says). All metadata is kept; the result is a standard GGUF llama.cpp also loads.
 public enum Requantizer {
     public struct Summary: Sendable {
         public var tensorsConverted = 0
@@ -27,7 +27,8 @@ public enum Requantizer {
         var plan: [(GGUFTensorInfo, String, TensorType)] = []
         for t in input.tensors {
             let unmerged = recipe.target(for: t.name, type: t.type, dims: t.dims) ?? t.type
-            let target = adapter?.mergedType(of: t.name, unmerged: unmerged) ?? unmerged
+            // a file holds merged weights: `runtime` (no file form) bakes as int8
+            let target = adapter.map { $0.mergedType(of: t.name, unmerged: unmerged, precision: $0.mergePrecision.baked) } ?? unmerged
             if target != t.type || adapter?.touches(t.name) == true {
                 guard t.type.isSupported else { throw ModelError.unsupportedTensorType(tensor: t.name, type: t.type) }
             }

@@ -88,11 +88,91 @@ final class LoRAMergeTests: XCTestCase {
         name == "blk.0.attn_q.weight" ? w.layers[0].q : w.layers[1].up
     }
 
+    /// Final-normed hidden states of every position of `tokens`, `(tokens.count × hidden)`: the batched pass, or one
+    /// token at a time (`stepped`).
+    func hiddenStates(_ model: Gemma3Model, _ tokens: [Int32], stepped: Bool = false) throws -> [Float] {
+        let d = model.config.hiddenSize
+        let ctx = try InferenceContext(model: model, contextSize: 64, threads: 2)
+        if !stepped {
+            try ctx.evaluate(tokens, outputs: .all)
+            return Array(UnsafeBufferPointer(start: ctx.hidden, count: tokens.count * d))
+        }
+        var out: [Float] = []
+        for t in tokens {
+            try ctx.evaluate(token: t)
+            out += UnsafeBufferPointer(start: ctx.hidden, count: d)
+        }
+        return out
+    }
+
+    func maxDifference(_ a: [Float], _ b: [Float]) -> Float { zip(a, b).map { abs($0 - $1) }.max()! }
+
+    static let tokens: [Int32] = [TinyModel.bosID] + (0..<23).map { TinyModel.firstNormalID + Int32(($0 * 5) % 30) }
+
+    func testRuntimeIsTheDefaultAndKeepsTheFileWeights() throws {
+        let base = try TinyModel.gguf(spec)
+        let (path, _) = try writeAdapter(base)
+        let adapter = try LoRAAdapter(path: path)
+        XCTAssertEqual(adapter.mergePrecision, .runtime, "runtime is the default")
+        let w = try Gemma3Model(gguf: base, format: .quantized, adapter: adapter).weights
+        for name in Self.adapted {
+            let m = layerMatrix(w, name), t = try XCTUnwrap(base.tensor(name))
+            XCTAssertEqual(m.type, .q4_1, name)
+            XCTAssertEqual(m.data, base.bytes(of: t).baseAddress!, "\(name): the file's bytes, no copy")
+            let d = try XCTUnwrap(m.lowRank, name)
+            XCTAssertEqual([d.rank, d.inputs, d.outputs], [Self.rank, t.columns, t.rows], name)
+            // Uᵀ carries the LoRA scale: D·e_c then Uᵀ gives (alpha / r)·B·A column c, the exact merge's ΔW.
+            let exact = try exactMerge(base, adapter, name)
+            let file = WeightMatrix(rows: t.rows, columns: t.columns, type: t.type, data: base.bytes(of: t).baseAddress!)
+            for (r, c) in [(0, 0), (t.rows - 1, t.columns - 1), (3, 17)] {
+                let delta = (0..<d.rank).reduce(Float(0)) { $0 + d.upTransposed[$1 * d.outputs + r] * d.down[$1 * d.inputs + c] }
+                XCTAssertEqual(row(file, r)[c] + delta, exact[r][c], accuracy: 1e-5, "\(name) [\(r), \(c)]")
+            }
+        }
+        XCTAssertNil(w.layers[0].k.lowRank, "an unadapted matrix has no delta")
+        XCTAssertEqual(w.maxLowRank, Self.rank)
+        XCTAssertEqual(w.layers[0].q.bytesRead, w.layers[0].q.byteCount + Self.rank * (w.layers[0].q.rows + w.layers[0].q.columns) * 4)
+        // The exact format merges in f32 instead (nothing to add beside f32 weights).
+        let exact = try Gemma3Model(gguf: base, format: .exact, adapter: adapter).weights
+        XCTAssertNil(exact.layers[0].q.lowRank)
+        XCTAssertEqual(exact.maxLowRank, 0)
+    }
+
+    /// Through the whole forward pass the unmerged delta differs from the exact f32 merge only by what int8 activations
+    /// cost the model without an adapter; a 4-bit re-rounding of the merged weights costs more. Batched and stepped
+    /// passes agree.
+    func testRuntimeDeltaMatchesTheExactMergeThroughTheForwardPass() throws {
+        let base = try TinyModel.gguf(spec)
+        let (path, _) = try writeAdapter(base)
+        let runtime = try LoRAAdapter(path: path), int4 = try LoRAAdapter(path: path)
+        int4.mergePrecision = .int4
+        let exactMerged = try hiddenStates(Gemma3Model(gguf: base, format: .exact, adapter: runtime), Self.tokens)
+        let baseExact = try hiddenStates(Gemma3Model(gguf: base, format: .exact), Self.tokens)
+        let baseQuantized = try hiddenStates(Gemma3Model(gguf: base, format: .quantized), Self.tokens)
+        let runtimeModel = try Gemma3Model(gguf: base, format: .quantized, adapter: runtime)
+        let got = try hiddenStates(runtimeModel, Self.tokens)
+        let gotStepped = try hiddenStates(runtimeModel, Self.tokens, stepped: true)
+        let merged4 = try hiddenStates(Gemma3Model(gguf: base, format: .quantized, adapter: int4), Self.tokens)
+
+        let activationError = maxDifference(baseQuantized, baseExact)
+        let errRuntime = maxDifference(got, exactMerged), errInt4 = maxDifference(merged4, exactMerged)
+        let adapterEffect = maxDifference(exactMerged, baseExact)
+        print("LoRA runtime: activation error \(activationError), runtime \(errRuntime), stepped \(maxDifference(gotStepped, got)), int4 merge \(errInt4), adapter effect \(adapterEffect)")
+        XCTAssertLessThan(errRuntime, Self.activationErrorFactor * activationError)
+        XCTAssertLessThan(maxDifference(gotStepped, got), Self.activationErrorFactor * activationError, "stepped vs batched")
+        XCTAssertLessThan(errRuntime, errInt4, "no re-rounding beats a 4-bit one")
+        XCTAssertGreaterThan(adapterEffect, 10 * errRuntime, "the adapter moves the hidden states well beyond the error")
+    }
+
+    /// How much larger the runtime delta's difference from the exact merge may be than the base model's own
+    /// int8-activation error (the adapted model's activations differ, so its error does too).
+    static let activationErrorFactor: Float = 3
+
     func testInt8MergeStoresAdaptedMatricesAsQ8_0CloseToTheExactMerge() throws {
         let base = try TinyModel.gguf(spec)
         let (path, rf) = try writeAdapter(base)
         let adapter = try LoRAAdapter(path: path)
-        XCTAssertEqual(adapter.mergePrecision, .int8, "int8 is the default")
+        adapter.mergePrecision = .int8
         let model = try Gemma3Model(gguf: base, format: .quantized, adapter: adapter)
         let w = model.weights
         for name in Self.adapted {
@@ -125,6 +205,7 @@ final class LoRAMergeTests: XCTestCase {
         adapter.mergePrecision = .int4
         let w = try Gemma3Model(gguf: base, format: .quantized, adapter: adapter).weights
         let int8 = try LoRAAdapter(path: path)
+        int8.mergePrecision = .int8
         let w8 = try Gemma3Model(gguf: base, format: .quantized, adapter: int8).weights
         for name in Self.adapted {
             let exact = try exactMerge(base, adapter, name)
@@ -188,6 +269,9 @@ final class LoRAMergeTests: XCTestCase {
     }
 
     func testMergedTypeRule() {
+        XCTAssertEqual(LoRAMergePrecision.runtime.mergedType(for: .q4_1), .q4_1, "runtime merges nothing")
+        XCTAssertEqual(LoRAMergePrecision.runtime.baked, .int8, "a file cannot hold a delta")
+        XCTAssertFalse(LoRAMergePrecision.runtime.merges)
         XCTAssertEqual(LoRAMergePrecision.int8.mergedType(for: .q4_1), .q8_0)
         XCTAssertEqual(LoRAMergePrecision.int8.mergedType(for: .q4_0), .q8_0)
         XCTAssertEqual(LoRAMergePrecision.int4.mergedType(for: .q4_0), .q4_1)
