@@ -24,6 +24,10 @@ struct Bench: ParsableCommand {
     var format: String = WeightFormat.quantized.rawValue
     @Option(name: .customLong("ctx"), help: "Context size.")
     var contextSize: Int = 512
+    @Option(name: .customLong("lora"), help: "A LoRA adapter (GGUF) loaded as `run --lora` does: decode with its deltas.")
+    var lora: String?
+    @Option(name: .customLong("lora-merge"), help: "runtime (default), q8_0 or q4_1, as in `run --lora-merge`.")
+    var loraMerge: String = LoRAMergePrecision.runtime.rawValue
     @Flag(name: .customLong("json"), help: "Print a JSON list of results.")
     var json = false
     @Flag(name: .customLong("bandwidth"), help: "Also measure memory read bandwidth and print the decode bound.")
@@ -70,6 +74,7 @@ struct Bench: ParsableCommand {
         _ = try parsedGuards()
         guard reps >= 1 else { throw ValidationError("--reps '\(reps)': expected ≥ 1") }
         guard WeightFormat(rawValue: format) != nil else { throw ValidationError("--format '\(format)': expected quantized or exact") }
+        _ = try ModelOptions.mergePrecision(loraMerge)
     }
 
     func run() throws {
@@ -77,6 +82,8 @@ struct Bench: ParsableCommand {
         opts.model = model
         opts.format = format
         opts.contextSize = contextSize
+        opts.lora = lora
+        opts.loraMerge = loraMerge
         let g = try opts.openFile()
         let tok = try opts.loadTokenizer(g)
         let threadList = try parsedThreads()
