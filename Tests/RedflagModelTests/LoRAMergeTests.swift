@@ -139,8 +139,8 @@ final class LoRAMergeTests: XCTestCase {
     }
 
     /// Through the whole forward pass the unmerged delta differs from the exact f32 merge only by what int8 activations
-    /// cost the model without an adapter; a 4-bit re-rounding of the merged weights costs more. Batched and stepped
-    /// passes agree.
+    /// cost the model without an adapter (batched and one-token passes alike); a 4-bit re-rounding of the merged
+    /// weights costs more.
     func testRuntimeDeltaMatchesTheExactMergeThroughTheForwardPass() throws {
         let base = try TinyModel.gguf(spec)
         let (path, _) = try writeAdapter(base)
@@ -148,18 +148,19 @@ final class LoRAMergeTests: XCTestCase {
         int4.mergePrecision = .int4
         let exactMerged = try hiddenStates(Gemma3Model(gguf: base, format: .exact, adapter: runtime), Self.tokens)
         let baseExact = try hiddenStates(Gemma3Model(gguf: base, format: .exact), Self.tokens)
-        let baseQuantized = try hiddenStates(Gemma3Model(gguf: base, format: .quantized), Self.tokens)
-        let runtimeModel = try Gemma3Model(gguf: base, format: .quantized, adapter: runtime)
-        let got = try hiddenStates(runtimeModel, Self.tokens)
-        let gotStepped = try hiddenStates(runtimeModel, Self.tokens, stepped: true)
-        let merged4 = try hiddenStates(Gemma3Model(gguf: base, format: .quantized, adapter: int4), Self.tokens)
-
-        let activationError = maxDifference(baseQuantized, baseExact)
-        let errRuntime = maxDifference(got, exactMerged), errInt4 = maxDifference(merged4, exactMerged)
+        // Both quantized paths: the batched one (x86: int8 activations; aarch64: f32 tiles and sgemm, exact activations)
+        // and the one-token decode step (int8 activations everywhere); each error is the worse of the two.
+        func both(_ m: Gemma3Model) throws -> ([Float], [Float]) {
+            (try hiddenStates(m, Self.tokens), try hiddenStates(m, Self.tokens, stepped: true))
+        }
+        func error(_ p: ([Float], [Float]), _ ref: [Float]) -> Float { max(maxDifference(p.0, ref), maxDifference(p.1, ref)) }
+        let activationError = error(try both(Gemma3Model(gguf: base, format: .quantized)), baseExact)
+        let errRuntime = error(try both(Gemma3Model(gguf: base, format: .quantized, adapter: runtime)), exactMerged)
+        let errInt4 = error(try both(Gemma3Model(gguf: base, format: .quantized, adapter: int4)), exactMerged)
         let adapterEffect = maxDifference(exactMerged, baseExact)
-        print("LoRA runtime: activation error \(activationError), runtime \(errRuntime), stepped \(maxDifference(gotStepped, got)), int4 merge \(errInt4), adapter effect \(adapterEffect)")
+        print("LoRA runtime: activation error \(activationError), runtime \(errRuntime), int4 merge \(errInt4), adapter effect \(adapterEffect)")
+        XCTAssertGreaterThan(activationError, 0, "the decode step's int8 activations differ from f32")
         XCTAssertLessThan(errRuntime, Self.activationErrorFactor * activationError)
-        XCTAssertLessThan(maxDifference(gotStepped, got), Self.activationErrorFactor * activationError, "stepped vs batched")
         XCTAssertLessThan(errRuntime, errInt4, "no re-rounding beats a 4-bit one")
         XCTAssertGreaterThan(adapterEffect, 10 * errRuntime, "the adapter moves the hidden states well beyond the error")
     }
