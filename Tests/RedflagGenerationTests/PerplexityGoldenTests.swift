@@ -24,9 +24,7 @@ final class PerplexityGoldenTests: XCTestCase {
     func testQuantizedPathMatchesLlamaPerplexity() throws {
         if ProcessInfo.processInfo.environment["REDFLAG_EMULATED"] == "1" { throw XCTSkip("REDFLAG_EMULATED=1: minutes under qemu-user") }
         guard TestPaths.modelExists else { return XCTFail(TestPaths.modelMissingMessage) }
-        let g = try TestPaths.golden("perplexity")
-        let tokens = (g["token_ids_used"] as! [Int]).map(Int32.init)
-        let n = g["n_ctx"] as! Int
+        let (tokens, n, g) = try TestPaths.goldenPerplexityText()
         let llama = ((g["results"] as! [String: Any])["Q4_K_M"] as! [String: Any])["running_ppl"] as! [Double]
         let model = try Gemma3Model(path: TestPaths.modelPath, format: .quantized, threads: 2)
         let ctx = try InferenceContext(model: model, contextSize: n, maxBatch: n, threads: 2)

@@ -70,13 +70,11 @@ final class ShippedAdapterTests: XCTestCase {
     func testPerplexityIncreaseOnTheGoldenTextIsSmall() throws {
         if ProcessInfo.processInfo.environment["REDFLAG_EMULATED"] == "1" { throw XCTSkip("REDFLAG_EMULATED=1: minutes under qemu-user") }
         guard TestPaths.modelExists else { return XCTFail(TestPaths.modelMissingMessage) }
-        let g = try TestPaths.golden("perplexity")
-        let tokens = (g["token_ids_used"] as! [Int]).map(Int32.init)
-        let n = g["n_ctx"] as! Int
+        let (tokens, n, _) = try TestPaths.goldenPerplexityText()
         func perplexity(_ adapter: LoRAAdapter?) throws -> Double {
             let model = try Gemma3Model(gguf: try GGUFFile(path: TestPaths.modelPath), format: .quantized, threads: 2, adapter: adapter)
             let ctx = try InferenceContext(model: model, contextSize: n, maxBatch: n, threads: 2)
-            return try Perplexity.evaluate(tokens: tokens, bos: 2, chunkSize: n, context: ctx, maxChunks: 8, excluding: 6).perplexity
+            return try Perplexity.evaluate(tokens: tokens, bos: 2, chunkSize: n, context: ctx, maxChunks: PerplexityGoldenTests.chunks, excluding: 6).perplexity
         }
         let base = try perplexity(nil), adapted = try perplexity(try LoRAAdapter(path: Self.adapterPath))
         print(String(format: "shipped adapter: golden-text perplexity %.4f → %.4f (%+.2f %%)", base, adapted, (adapted / base - 1) * 100))

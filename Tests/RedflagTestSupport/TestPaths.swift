@@ -27,6 +27,13 @@ public enum TestPaths {
         return obj
     }
 
+    /// The token ids and chunk size (`n_ctx`) of llama-perplexity's golden run (`Tests/Golden/perplexity.json`), and
+    /// the whole golden object.
+    public static func goldenPerplexityText() throws -> (tokens: [Int32], chunkSize: Int, golden: [String: Any]) {
+        let g = try golden("perplexity")
+        return ((g["token_ids_used"] as! [Int]).map(Int32.init), g["n_ctx"] as! Int, g)
+    }
+
     /// A fresh temporary directory.
     public static func temporaryDirectory() -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("redflag-test-\(UUID().uuidString)")
