@@ -139,9 +139,7 @@ public struct FlagEvaluator {
         for (i, token) in continuation.enumerated() {
             reference.project()
             let logits = reference.lastLogits
-            var best = 0
-            for j in 1..<logits.count where logits[j] > logits[best] { best = j }
-            if best == Int(token) { agree += 1 }
+            if Sampler.argmax(logits.baseAddress!, logits.count) == token { agree += 1 }   // greedy generation's own pick
             if i + 1 < continuation.count { try reference.context.evaluate(token: token) }
         }
         return agree

