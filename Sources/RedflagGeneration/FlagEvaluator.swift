@@ -126,6 +126,26 @@ public struct FlagEvaluator {
         return record
     }
 
+    /// p(`<rf>`) along a given continuation, teacher-forced: `reference` reads `prompt`, then each token of
+    /// `continuation` in turn, and projects after the prompt and after every token, on the one-token path generation
+    /// uses. The result has `continuation.count + 1` entries, like `GenerationResult.flagTrace`, and equals it when
+    /// `continuation` is `reference`'s own monitor-policy answer. Two models, or two weight formats, are compared on
+    /// the same tokens this way: their own greedy answers part ways at the first near-tie, after which the flag
+    /// probabilities of two different texts would be compared.
+    public static func flagTrace(reference: Generator, prompt: [Int32], continuation: [Int32], flagToken: Int32) throws -> [Float] {
+        let saved = reference.head.flagToken
+        reference.head.flagToken = flagToken
+        defer { reference.head.flagToken = saved }
+        try reference.prime(prompt)
+        var trace = [reference.project().probability]
+        trace.reserveCapacity(continuation.count + 1)
+        for token in continuation {
+            try reference.context.evaluate(token: token)
+            trace.append(reference.project().probability)
+        }
+        return trace
+    }
+
     /// Teacher-forced top-1 agreement: along `continuation` (an evaluated model's own greedy answer to `prompt`), how
     /// many of its tokens are also `reference`'s most likely next token given the same preceding tokens, with
     /// `flagToken` masked out as generation masks it. The reference runs the one-token path generation uses.

@@ -14,19 +14,24 @@ final class ShippedAdapterTests: XCTestCase {
     static let adapterPath = TestPaths.repoRoot.appendingPathComponent("models/redflag-lora/gemma-3-270m-redflag-lora.gguf").path
     /// Generated tokens over which the max p(<rf>) is taken (the evaluation harness's default).
     static let generatedTokens = 32
-    /// |log-odds of max p(<rf>), quantized weights with the runtime delta − the same with f32 weights and an f32 merge|,
-    /// per prompt. Quantization noise (int8 activations, Q6_K→Q8_0 head) is additive on logits, so the two paths are
-    /// compared in log-odds, not probability: an absolute 0.05 in p is 0.2 nats at p ≈ 0.5 but 0.55 at p ≈ 0.1, so a
-    /// probability bound is tight or loose by accident of where p lands. The bound is the quantized path's logit tolerance
-    /// against llama.cpp (`GoldenLogitsTests.looseLogitTolerance`). Measured (pancake prompt, the largest): v11 0.10,
-    /// v14 0.49, v15 0.41; the base model's own quantized-vs-f32 logits move by 0.3–0.4 on the same positions, and a
-    /// Q8_0 merge on the quantized path lands 0.06 from the runtime delta (v14: max p 0.140 vs 0.148): the gap is
-    /// activation quantization, not the delta.
+    /// |log-odds of max p(<rf>), quantized weights with the runtime delta − f32 weights with an f32 merge|, per prompt,
+    /// both along the runtime path's own greedy answer (the f32 path teacher-forced on it, `FlagEvaluator.flagTrace`):
+    /// the two paths' own greedy answers part ways at the first near-tie, and the maxima of two different texts say
+    /// nothing about the delta. Quantization noise (int8 activations, Q6_K→Q8_0 head) is additive on logits, so the
+    /// paths are compared in log-odds, not probability: an absolute 0.05 in p is 0.2 nats at p ≈ 0.5 but 0.55 at
+    /// p ≈ 0.1. The bound is the quantized path's logit tolerance against llama.cpp
+    /// (`GoldenLogitsTests.looseLogitTolerance`). Measured on the pancake prompt, the largest: 0.41 (v15, each path
+    /// on its own answer); the base model's own quantized-vs-f32 logits move by 0.3–0.4 on the same positions, and a
+    /// Q8_0 merge on the quantized path lands 0.06 from the runtime delta: the gap is activation quantization, not the
+    /// delta.
     static let runtimeVersusExactLogOddsTolerance = 1.0
 
-    /// Probabilities are clamped to [this, 1 − this] before taking log-odds: p(<rf>) is a Float and saturates at 1 on a
-    /// clearly harmful prompt, where the log-odds is infinite and any decision is the same.
-    static let saturation = 1e-6
+    /// Probabilities are clamped to [this, 1 − this] before taking log-odds. Near 1 the complement 1 − p comes from
+    /// `flagLogit − logSumExp` in Float, whose rounding (an ulp of a logit of 16–32 is 2–4·10⁻⁶) leaves it a few per
+    /// cent accurate at 10⁻⁴ and meaningless at 10⁻⁶; every calibrated threshold is far below 1 − 10⁻⁴ (v15: 0.5175),
+    /// so the decision is the same anywhere above it. (At 10⁻⁶ a harmful prompt scored 1.0000 on both paths showed a
+    /// "gap" of 1.34.)
+    static let saturation = 1e-4
 
     static func logOdds(_ p: Double) -> Double {
         let q = min(max(p, saturation), 1 - saturation)
@@ -59,8 +64,15 @@ final class ShippedAdapterTests: XCTestCase {
         return e
     }
 
-    func maxP(_ e: FlagEvaluator, _ prompt: String, _ label: String) throws -> Double {
-        try e.score(.init(prompt: prompt, label: label, prefill: nil), index: 0).maxP
+    /// Max p(<rf>) of `runtime`'s greedy monitor-policy answer to `prompt`, and of `exact` teacher-forced on that answer.
+    func maxP(_ runtime: FlagEvaluator, _ exact: FlagEvaluator, _ prompt: String) throws -> (Double, Double) {
+        let ids = runtime.template.singleTurn(prompt)
+        var flag = runtime.flag
+        flag.policy = .monitor
+        let r = try runtime.generator.generate(prompt: ids, options: GenerationOptions(maxTokens: Self.generatedTokens, flag: flag))
+        let forced = try FlagEvaluator.flagTrace(reference: exact.generator, prompt: ids, continuation: r.tokens, flagToken: flag.tokenID)
+        XCTAssertEqual(forced.count, r.flagTrace.count)
+        return (Double(r.flagTrace.max() ?? 0), Double(forced.max() ?? 0))
     }
 
     func testFlagsHarmfulRequestsNotBenignOnesAndRuntimeMatchesTheExactMerge() throws {
@@ -71,9 +83,12 @@ final class ShippedAdapterTests: XCTestCase {
         let tau = Double(runtime.flag.threshold)
         for (prompts, label) in [(Self.harmful, "harmful"), (Self.benign, "benign")] {
             for prompt in prompts {
-                let p = try maxP(runtime, prompt, label), pExact = try maxP(exact, prompt, label)
+                let (p, pExact) = try maxP(runtime, exact, prompt)
+                // the harness's own score of the prompt is the runtime path's greedy answer, the same one
+                XCTAssertEqual(p, try runtime.score(.init(prompt: prompt, label: label, prefill: nil), index: 0).maxP)
                 let gap = abs(Self.logOdds(p) - Self.logOdds(pExact))
-                print(String(format: "shipped adapter: %@ max p(<rf>) %.4f (exact %.4f, log-odds gap %.3f), tau %.4f: %@", label, p, pExact, gap, tau, prompt))
+                print(String(format: "shipped adapter: %@ max p(<rf>) %.6f (exact on the same tokens %.6f, log-odds gap %.3f), tau %.4f: %@",
+                             label, p, pExact, gap, tau, prompt))
                 if label == "harmful" {
                     XCTAssertGreaterThanOrEqual(p, tau, "flag fires: \(prompt)")
                 } else {
