@@ -55,11 +55,12 @@ public final class Gemma3Weights: @unchecked Sendable {
         var ownedBytes = 0
         var converted: [GGUFTensorInfo] = []
 
+        // Vectors (norm weights, 0.2 MB in all) are copied, never used from the mapping: every decode step reads
+        // them, and a page fault on a mapped file maps the pages around it too (the kernel's fault-around), which
+        // for a norm between two converted matrices puts their released source pages back into resident memory —
+        // about 12 MB over the Q4_K_M file's 100-odd vectors.
         func vector(_ name: String, _ n: Int) throws -> UnsafePointer<Float> {
             let t = try Self.tensor(gguf, name, [n])
-            if t.type == .f32 && (gguf.bytes(of: t).baseAddress.map { Int(bitPattern: $0) % 4 == 0 } ?? false) {
-                return gguf.bytes(of: t).baseAddress!.assumingMemoryBound(to: Float.self)
-            }
             let p = UnsafeMutablePointer<Float>.allocate(capacity: n)
             Dequantize.row(t.type, from: gguf.bytes(of: t).baseAddress!, count: n, into: p)
             owned.append(UnsafeMutableRawPointer(p))
@@ -171,6 +172,8 @@ public final class Gemma3Weights: @unchecked Sendable {
         self.owned = owned
         self.ownedBytes = ownedBytes
         self.convertedSources = converted
+        // Reading one matrix maps the tail of the one before it back in (fault-around), after its release.
+        releaseConvertedSourcePages()
     }
 
     /// Drops the file pages of tensors that were converted at load (read once during conversion, never
