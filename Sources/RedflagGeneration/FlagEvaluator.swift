@@ -133,16 +133,10 @@ public struct FlagEvaluator {
     /// the same tokens this way: their own greedy answers part ways at the first near-tie, after which the flag
     /// probabilities of two different texts would be compared.
     public static func flagTrace(reference: Generator, prompt: [Int32], continuation: [Int32], flagToken: Int32) throws -> [Float] {
-        let saved = reference.head.flagToken
-        reference.head.flagToken = flagToken
-        defer { reference.head.flagToken = saved }
-        try reference.prime(prompt)
-        var trace = [reference.project().probability]
+        var trace: [Float] = []
         trace.reserveCapacity(continuation.count + 1)
-        for token in continuation {
-            try reference.context.evaluate(token: token)
-            trace.append(reference.project().probability)
-        }
+        try teacherForced(reference, prompt: prompt, continuation: continuation, flagToken: flagToken,
+                          positions: continuation.count + 1) { _, reading in trace.append(reading.probability) }
         return trace
     }
 
@@ -151,17 +145,28 @@ public struct FlagEvaluator {
     /// `flagToken` masked out as generation masks it. The reference runs the one-token path generation uses.
     public static func agreement(reference: Generator, prompt: [Int32], continuation: [Int32], flagToken: Int32) throws -> Int {
         guard !continuation.isEmpty else { return 0 }
+        var agree = 0
+        try teacherForced(reference, prompt: prompt, continuation: continuation, flagToken: flagToken,
+                          positions: continuation.count) { i, _ in
+            let logits = reference.lastLogits
+            if Sampler.argmax(logits.baseAddress!, logits.count) == continuation[i] { agree += 1 }   // greedy generation's own pick
+        }
+        return agree
+    }
+
+    /// Runs `reference` over `prompt` and then `continuation`, one token at a time: `visit(i, reading)` gets the
+    /// projection after the prompt and the first i tokens (the logits predicting `continuation[i]`), for i <
+    /// `positions` (at most `continuation.count + 1`); no token is evaluated beyond the last position visited. The
+    /// head projects with `flagToken` as generation's does, and gets its own flag token back afterwards.
+    private static func teacherForced(_ reference: Generator, prompt: [Int32], continuation: [Int32], flagToken: Int32,
+                                      positions: Int, _ visit: (Int, FlagReading) -> Void) throws {
         let saved = reference.head.flagToken
         reference.head.flagToken = flagToken
         defer { reference.head.flagToken = saved }
         try reference.prime(prompt)
-        var agree = 0
-        for (i, token) in continuation.enumerated() {
-            reference.project()
-            let logits = reference.lastLogits
-            if Sampler.argmax(logits.baseAddress!, logits.count) == token { agree += 1 }   // greedy generation's own pick
-            if i + 1 < continuation.count { try reference.context.evaluate(token: token) }
+        for i in 0..<positions {
+            visit(i, reference.project())
+            if i + 1 < positions { try reference.context.evaluate(token: continuation[i]) }
         }
-        return agree
     }
 }
